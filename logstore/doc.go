@@ -1,0 +1,80 @@
+// Package logstore owns topics, partitions and their logs: the one storage
+// engine that every frontend (Kafka, MQTT, dataset) reads and writes.
+//
+// A partition is a Log: an ordered sequence of Kafka v2 record batches, each
+// stored byte-for-byte as produced except for the base offset, which the log
+// assigns. Four implementations sit behind the Log interface:
+//
+//   - segment: files per partition (<data>/topics/<topic>-<partition>/), the
+//     default for persistent and tiered topics;
+//   - lite: one pebble database for all lite topics (<data>/lite), so a node
+//     holds millions of small topics;
+//   - memory: RAM only, bounded by bytes;
+//   - hybrid: a memory log in front of a segment log written behind.
+//
+// # Invariants
+//
+//  1. Offsets are dense and increasing: each batch's base offset is the
+//     previous batch's last offset + 1; the first batch of a log starts at
+//     the log's creation offset (0) or where Truncate left it.
+//  2. Stored batch bytes equal produced bytes except bytes [0,8) (base offset)
+//     and [12,16) (partition leader epoch), which lie outside the CRC32C. So a
+//     stored batch always passes CheckBatch, and a read returns exactly what
+//     was acknowledged.
+//  3. Append is all-or-nothing across the batches of one call, and returns
+//     only after the data is as durable as the topic's flush policy says
+//     (flush.messages=1, the default: fsynced, with concurrent appends sharing
+//     one fsync).
+//  4. Reads never return a partial batch, and never a batch that was not
+//     acknowledged (the high watermark moves only after the append is done).
+//  5. Every durable file starts with an 8-byte magic and a version.
+//
+// # Record batch (Kafka v2), as stored
+//
+//	 0                   8           12          16 17          21    23
+//	+-------------------+-----------+-----------+--+-----------+-----+
+//	| baseOffset int64  | length i32| leaderEp  |mg| crc32c    |attr |
+//	+-------------------+-----------+-----------+--+-----------+-----+
+//	 23          27                  35                  43
+//	+-----------+-------------------+-------------------+
+//	|lastOffDelta| firstTimestamp   | maxTimestamp      |
+//	+-----------+-------------------+-------------------+
+//	 43                  51    53          57          61
+//	+-------------------+-----+-----------+-----------+---------...
+//	| producerId int64  |pEpoch| baseSeq   | numRecords| records (maybe compressed)
+//	+-------------------+-----+-----------+-----------+---------...
+//	length = total size - 12; crc32c covers [21, end).
+//
+// # Segment engine files
+//
+// Each file is named by its base offset, zero-padded to 20 digits, and
+// starts with the same 24-byte header (big endian):
+//
+//	 0               8         12        16                24
+//	+---------------+---------+---------+-----------------+
+//	| magic [8]byte | version | reserved| baseOffset int64 |
+//	+---------------+---------+---------+-----------------+
+//	magic: "STRATLOG" (.log), "STRATIDX" (.index), "STRATTIX" (.timeindex); version 1.
+//
+// 00000000000000000000.log: the header, then whole batches back to back.
+// A batch's position is its byte offset in the file (header included).
+//
+//	| header 24 | batch | batch | batch | ...
+//
+// .index: the header, then sparse 8-byte entries, one at least every
+// DefaultIndexIntervalBytes of log, strictly increasing in both fields:
+//
+//	+--------------------+------------------+
+//	| relOffset uint32   | position uint32  |   relOffset = baseOffset of a batch - segment base
+//	+--------------------+------------------+
+//
+// .timeindex: the header, then 12-byte entries, added when a batch raises
+// the segment's max timestamp (strictly increasing in both fields):
+//
+//	+----------------------+------------------+
+//	| timestamp int64 (ms) | relOffset uint32 |
+//	+----------------------+------------------+
+//
+// Index files are derived data: recovery rebuilds a missing or damaged one
+// from the .log file. The .log file is the truth; ScanSegment validates it.
+package logstore
