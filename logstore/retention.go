@@ -179,7 +179,7 @@ func (l *SegmentLog) Truncate(offset int64) error {
 	// this point leaves memory and disk apart, so it poisons the log;
 	// reopening recovers whatever the disk holds.
 	l.mu.Lock()
-	l.mu.segs = l.mu.segs[:i+1 : i+1]
+	l.mu.segs = l.mu.segs[: i+1 : i+1]
 	s.index = slices.Clone(s.index[:lastIndexBelow(s.index, pos)])
 	rel := uint32(offset - s.base)
 	s.tindex = slices.Clone(s.tindex[:lastTimeIndexBelow(s.tindex, rel)])
