@@ -1,0 +1,287 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config keys: each is a `strata serve` flag, a key of strata.yaml and a
+// STRATA_<KEY> environment variable ('-' and '.' become '_').
+const (
+	keyConfig                 = "config"
+	keyDataDir                = "data-dir"
+	keyHTTPAddr               = "http-addr"
+	keyKafkaAddr              = "kafka-addr"
+	keyMQTTAddr               = "mqtt-addr"
+	keyMQTTTLSAddr            = "mqtt-tls-addr"
+	keyMQTTWSAddr             = "mqtt-ws-addr"
+	keyFlightAddr             = "flight-addr"
+	keyRaftAddr               = "raft-addr"
+	keyRetentionCheckInterval = "retention-check-interval"
+	keyShutdownTimeout        = "shutdown-timeout"
+	keyLogLevel               = "log-level"
+	keyLogFormat              = "log-format"
+)
+
+// defaultConfigFile is read from the working directory when --config is
+// not given and the file exists.
+const defaultConfigFile = "strata.yaml"
+
+// Config is the effective configuration of `strata serve`. The yaml tags are
+// the keys of strata.yaml, in the order --print-config shows them.
+type Config struct {
+	DataDir                string        `yaml:"data-dir"`
+	HTTPAddr               string        `yaml:"http-addr"`
+	KafkaAddr              string        `yaml:"kafka-addr"`
+	MQTTAddr               string        `yaml:"mqtt-addr"`
+	MQTTTLSAddr            string        `yaml:"mqtt-tls-addr"`
+	MQTTWSAddr             string        `yaml:"mqtt-ws-addr"`
+	FlightAddr             string        `yaml:"flight-addr"`
+	RaftAddr               string        `yaml:"raft-addr"`
+	RetentionCheckInterval time.Duration `yaml:"retention-check-interval"`
+	ShutdownTimeout        time.Duration `yaml:"shutdown-timeout"`
+	LogLevel               string        `yaml:"log-level"`
+	LogFormat              string        `yaml:"log-format"`
+}
+
+// DefaultConfig is what `strata serve` runs with no file, env or flags.
+// Every listener binds to loopback: an operator exposes one deliberately
+// (see doc.go, "Ports").
+func DefaultConfig() Config {
+	return Config{
+		DataDir:                "./data",
+		HTTPAddr:               "127.0.0.1:8080",
+		KafkaAddr:              "127.0.0.1:9092",
+		MQTTAddr:               "127.0.0.1:1883",
+		MQTTTLSAddr:            "127.0.0.1:8883",
+		MQTTWSAddr:             "127.0.0.1:8083",
+		FlightAddr:             "127.0.0.1:8815",
+		RaftAddr:               "127.0.0.1:7100",
+		RetentionCheckInterval: 5 * time.Minute,
+		ShutdownTimeout:        30 * time.Second,
+		LogLevel:               "info",
+		LogFormat:              "text",
+	}
+}
+
+// listener names a listener address for logging.
+type listener struct {
+	name, key, addr string
+}
+
+// listeners returns every listener, in a fixed order.
+func (c Config) listeners() []listener {
+	return []listener{
+		{"http", keyHTTPAddr, c.HTTPAddr},
+		{"kafka", keyKafkaAddr, c.KafkaAddr},
+		{"mqtt", keyMQTTAddr, c.MQTTAddr},
+		{"mqtt-tls", keyMQTTTLSAddr, c.MQTTTLSAddr},
+		{"mqtt-ws", keyMQTTWSAddr, c.MQTTWSAddr},
+		{"flight", keyFlightAddr, c.FlightAddr},
+		{"raft", keyRaftAddr, c.RaftAddr},
+	}
+}
+
+// Validate checks values that would only fail later, naming the key.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("%s is empty", keyDataDir)
+	}
+	for _, l := range c.listeners() {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			return fmt.Errorf("%s=%q is not host:port (empty disables the listener): %v", l.key, l.addr, err)
+		}
+	}
+	if c.RetentionCheckInterval <= 0 {
+		return fmt.Errorf("%s=%v must be positive", keyRetentionCheckInterval, c.RetentionCheckInterval)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("%s=%v must be positive", keyShutdownTimeout, c.ShutdownTimeout)
+	}
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("%s=%q, want text or json", keyLogFormat, c.LogFormat)
+	}
+	return nil
+}
+
+// YAML renders c as a strata.yaml, durations as Go duration strings.
+func (c Config) YAML() ([]byte, error) {
+	type printable struct {
+		DataDir                string `yaml:"data-dir"`
+		HTTPAddr               string `yaml:"http-addr"`
+		KafkaAddr              string `yaml:"kafka-addr"`
+		MQTTAddr               string `yaml:"mqtt-addr"`
+		MQTTTLSAddr            string `yaml:"mqtt-tls-addr"`
+		MQTTWSAddr             string `yaml:"mqtt-ws-addr"`
+		FlightAddr             string `yaml:"flight-addr"`
+		RaftAddr               string `yaml:"raft-addr"`
+		RetentionCheckInterval string `yaml:"retention-check-interval"`
+		ShutdownTimeout        string `yaml:"shutdown-timeout"`
+		LogLevel               string `yaml:"log-level"`
+		LogFormat              string `yaml:"log-format"`
+	}
+	return yaml.Marshal(printable{
+		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, KafkaAddr: c.KafkaAddr, MQTTAddr: c.MQTTAddr,
+		MQTTTLSAddr: c.MQTTTLSAddr, MQTTWSAddr: c.MQTTWSAddr, FlightAddr: c.FlightAddr, RaftAddr: c.RaftAddr,
+		RetentionCheckInterval: c.RetentionCheckInterval.String(), ShutdownTimeout: c.ShutdownTimeout.String(),
+		LogLevel: c.LogLevel, LogFormat: c.LogFormat,
+	})
+}
+
+// addServeFlags defines every config key as a flag, with the defaults.
+func addServeFlags(fs *pflag.FlagSet) {
+	d := DefaultConfig()
+	fs.String(keyConfig, "", "config file (default: ./"+defaultConfigFile+" if it exists; env STRATA_CONFIG)")
+	fs.String(keyDataDir, d.DataDir, "data directory")
+	fs.String(keyHTTPAddr, d.HTTPAddr, "HTTP listener: /healthz, /readyz, /metrics, /api/v1 (empty disables)")
+	fs.String(keyKafkaAddr, d.KafkaAddr, "Kafka listener (empty disables)")
+	fs.String(keyMQTTAddr, d.MQTTAddr, "MQTT listener (empty disables)")
+	fs.String(keyMQTTTLSAddr, d.MQTTTLSAddr, "MQTT over TLS listener (empty disables)")
+	fs.String(keyMQTTWSAddr, d.MQTTWSAddr, "MQTT over WebSocket listener, path /mqtt (empty disables)")
+	fs.String(keyFlightAddr, d.FlightAddr, "Arrow Flight listener (empty disables)")
+	fs.String(keyRaftAddr, d.RaftAddr, "Raft listener (empty disables)")
+	fs.Duration(keyRetentionCheckInterval, d.RetentionCheckInterval, "how often retention runs on every log")
+	fs.Duration(keyShutdownTimeout, d.ShutdownTimeout, "how long shutdown waits for HTTP requests to finish")
+	fs.String(keyLogLevel, d.LogLevel, "log level: debug, info, warn, error")
+	fs.String(keyLogFormat, d.LogFormat, "log format: text or json")
+}
+
+// fileKeys are the keys a config file may set: every config key but
+// "config" itself.
+var fileKeys = []string{keyDataDir, keyHTTPAddr, keyKafkaAddr, keyMQTTAddr, keyMQTTTLSAddr, keyMQTTWSAddr, keyFlightAddr,
+	keyRaftAddr, keyRetentionCheckInterval, keyShutdownTimeout, keyLogLevel, keyLogFormat}
+
+// loadConfig resolves the effective config: flag > STRATA_* env > config
+// file (--config, or ./strata.yaml if present) > default.
+func loadConfig(flags *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	v.SetEnvPrefix("STRATA")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
+	// An empty STRATA_KAFKA_ADDR= disables the listener, as an empty flag does.
+	v.AllowEmptyEnv(true)
+	v.AutomaticEnv()
+	if err := v.BindPFlags(flags); err != nil {
+		return Config{}, err
+	}
+	path := v.GetString(keyConfig)
+	explicit := path != ""
+	if !explicit {
+		path = defaultConfigFile
+	}
+	switch _, err := os.Stat(path); {
+	case err == nil:
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := checkFileKeys(path); err != nil {
+			return Config{}, err
+		}
+	case explicit || !errors.Is(err, os.ErrNotExist):
+		return Config{}, fmt.Errorf("config file: %w", err)
+	}
+	c := Config{
+		DataDir:     v.GetString(keyDataDir),
+		HTTPAddr:    v.GetString(keyHTTPAddr),
+		KafkaAddr:   v.GetString(keyKafkaAddr),
+		MQTTAddr:    v.GetString(keyMQTTAddr),
+		MQTTTLSAddr: v.GetString(keyMQTTTLSAddr),
+		MQTTWSAddr:  v.GetString(keyMQTTWSAddr),
+		FlightAddr:  v.GetString(keyFlightAddr),
+		RaftAddr:    v.GetString(keyRaftAddr),
+		LogLevel:    strings.ToLower(v.GetString(keyLogLevel)),
+		LogFormat:   strings.ToLower(v.GetString(keyLogFormat)),
+	}
+	var err error
+	if c.RetentionCheckInterval, err = getDuration(v, keyRetentionCheckInterval); err != nil {
+		return Config{}, err
+	}
+	if c.ShutdownTimeout, err = getDuration(v, keyShutdownTimeout); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+// getDuration parses a duration key strictly: viper's GetDuration turns a
+// typo into 0 without a word.
+func getDuration(v *viper.Viper, key string) (time.Duration, error) {
+	switch x := v.Get(key).(type) {
+	case time.Duration:
+		return x, nil
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(x))
+		if err != nil {
+			return 0, fmt.Errorf("%s=%q is not a duration (like 30s or 5m): %v", key, x, err)
+		}
+		return d, nil
+	default:
+		return 0, fmt.Errorf("%s=%v is not a duration (like 30s or 5m)", key, x)
+	}
+}
+
+// checkFileKeys rejects keys in the config file that no flag defines, so a
+// typo fails loudly instead of being ignored.
+func checkFileKeys(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var unknown []string
+	for k := range m {
+		if !slices.Contains(fileKeys, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("config file %s: unknown key %s (known: %s)", path, strings.Join(unknown, ", "),
+			strings.Join(slices.Sorted(slices.Values(fileKeys)), ", "))
+	}
+	return nil
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%s=%q, want debug, info, warn or error", keyLogLevel, s)
+}
+
+// newLogger builds the process logger from the config.
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	level, _ := parseLogLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

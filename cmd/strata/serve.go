@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"strata/logstore"
+)
+
+func newServeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Strata server (store, HTTP API, and every listener that exists so far)",
+		Long: `Run the Strata server in the foreground until SIGINT or SIGTERM.
+
+Configuration comes from flags, STRATA_* environment variables (STRATA_HTTP_ADDR
+for --http-addr) and strata.yaml (--config, or ./strata.yaml when present), in
+that order of precedence. An empty listener address disables that listener.`,
+		Example: "  strata serve --data-dir /var/lib/strata\n" +
+			"  strata serve --http-addr 0.0.0.0:8080 --kafka-addr ''\n" +
+			"  STRATA_LOG_FORMAT=json strata serve --print-config",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if printCfg, _ := cmd.Flags().GetBool("print-config"); printCfg {
+				out, err := cfg.YAML()
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, newLogger(cfg, cmd.ErrOrStderr()))
+		},
+	}
+	addServeFlags(cmd.Flags())
+	cmd.Flags().Bool("print-config", false, "print the effective config as YAML and exit")
+	return cmd
+}
+
+// serve runs the server until ctx is done, then shuts down in order:
+// readyz turns 503, the HTTP listener stops accepting and in-flight
+// requests drain (up to ShutdownTimeout), then the store flushes and closes
+// every log. A clean shutdown returns nil, so the process exits 0.
+func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
+	v, rev, gv := buildInfo()
+	log.Info("strata starting", "version", v, "commit", rev, "go", gv, "data_dir", cfg.DataDir)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "strata"}),
+		buildInfoCollector(v, rev, gv),
+	)
+	store, err := logstore.OpenStore(logstore.StoreOptions{
+		Dir:                    cfg.DataDir,
+		Logger:                 log,
+		RetentionCheckInterval: cfg.RetentionCheckInterval,
+		Registerer:             reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	var ready atomic.Bool
+	api := &httpAPI{store: store, gatherer: reg, log: log, ready: &ready}
+	var srv *http.Server
+	httpErr := make(chan error, 1)
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return errors.Join(fmt.Errorf("%s: %w", keyHTTPAddr, err), store.Close())
+		}
+		srv = &http.Server{
+			Handler:           api.handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() { httpErr <- srv.Serve(ln) }()
+		log.Info("listening", "listener", "http", "addr", ln.Addr().String())
+	}
+	for _, l := range cfg.listeners()[1:] {
+		if l.addr == "" {
+			log.Info("listener disabled", "listener", l.name)
+			continue
+		}
+		log.Info("listener not implemented yet; nothing is opened", "listener", l.name, "addr", l.addr)
+	}
+	ready.Store(true)
+	log.Info("strata ready")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx))
+	case err := <-httpErr:
+		runErr = fmt.Errorf("http server: %w", err)
+		log.Error("http server failed; shutting down", "err", err)
+	}
+
+	ready.Store(false)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("http requests still running at the shutdown timeout; closing them", "err", err)
+			srv.Close()
+		}
+		cancel()
+	}
+	if err := store.Close(); err != nil {
+		return errors.Join(runErr, fmt.Errorf("close store: %w", err))
+	}
+	log.Info("strata stopped")
+	return runErr
+}
+
+// buildInfoCollector exports strata_build_info{version,commit,goversion} 1.
+func buildInfoCollector(v, rev, gv string) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "strata_build_info",
+		Help:        "Build of the running binary; always 1.",
+		ConstLabels: prometheus.Labels{"version": v, "commit": rev, "goversion": gv},
+	})
+	g.Set(1)
+	return g
+}
