@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"strata/tools/logtool"
 )
 
 func main() {
@@ -46,7 +48,7 @@ Start a server with "strata serve"; manage it with "strata topic".`,
 		newVersionCommand(),
 		newTopicCommand(),
 	)
-	// Subcommands from other packages (tools/*) are added here, one
-	// root.AddCommand call each.
+	// Subcommands from other packages (tools/*), one root.AddCommand call each.
+	root.AddCommand(logtool.NewCommand())
 	return root
 }
