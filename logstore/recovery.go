@@ -141,6 +141,36 @@ func (l *SegmentLog) storeCheckpoint(c Checkpoint) error {
 	return nil
 }
 
+// ensureDir creates dir and any missing parents durably: each new
+// directory's parent is fsynced, or a crash could lose the whole partition
+// directory along with its fsynced files.
+func ensureDir(fs vfs.FS, dir string) error {
+	if _, err := fs.Stat(dir); err == nil {
+		return nil
+	}
+	var created []string
+	for d := dir; ; {
+		if _, err := fs.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+		parent := fs.PathDir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := syncDir(fs, fs.PathDir(d)); err != nil {
+			return fmt.Errorf("fsync %s: %w", fs.PathDir(d), err)
+		}
+	}
+	return nil
+}
+
 func isNotExist(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || os.IsNotExist(err)
 }
@@ -155,7 +185,7 @@ func isNotExist(err error) bool {
 // one found there fails the open rather than silently dropping data.
 func (l *SegmentLog) recover() error {
 	fs := l.fs
-	if err := fs.MkdirAll(l.dir, 0o755); err != nil {
+	if err := ensureDir(fs, l.dir); err != nil {
 		return err
 	}
 	names, err := fs.List(l.dir)
@@ -370,9 +400,10 @@ func (l *SegmentLog) loadTrusted(s *segment, next int64) error {
 // ScanSegment and returns what ScanSegment returned. After an error, s holds
 // the batches before validEnd.
 func (l *SegmentLog) scanSegment(s *segment) (base, validEnd, next int64, err error) {
+	size := s.size // the file's size; resetIndexes zeroes the committed size
 	s.resetIndexes()
 	interval := int64(l.opts.IndexIntervalBytes)
-	base, validEnd, next, err = ScanSegment(s.file.f, s.size, func(pos int64, h BatchHeader, _ []byte) error {
+	base, validEnd, next, err = ScanSegment(s.file.f, size, func(pos int64, h BatchHeader, _ []byte) error {
 		s.noteBatch(pos, h, interval)
 		return nil
 	})
@@ -416,11 +447,12 @@ func (l *SegmentLog) scanTail(segs []*segment, from int) (int, int64, error) {
 			if err := l.truncateSegmentFile(s, validEnd); err != nil {
 				return 0, 0, err
 			}
-			if i+1 < len(segs) {
-				// The active segment is s: it is rewritten at roll or close.
-				return i + 1, 0, nil
+			// s is the active segment now; its index files are rewritten
+			// at roll or close, and stale ones must not outlive the cut.
+			if err := l.removeIndexFiles(s.base); err != nil {
+				return 0, 0, err
 			}
-			continue
+			return i + 1, 0, nil
 		}
 		if i+1 < len(segs) {
 			if err := l.writeIndexFiles(s); err != nil {
