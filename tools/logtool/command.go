@@ -84,14 +84,18 @@ func statsCommand() *cobra.Command {
 				return json.NewEncoder(out).Encode(st)
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TOPIC\tPARTITION\tENGINE\tSEGMENTS\tBATCHES\tBYTES\tFIRST OFFSET\tNEXT OFFSET")
+			fmt.Fprintln(tw, "TOPIC\tPARTITION\tMODE\tENGINE\tSEGMENTS\tBATCHES\tBYTES\tSTART OFFSET\tNEXT OFFSET")
 			for _, p := range st.Partitions {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\n", p.Topic, p.Partition, p.Engine, p.Segments, p.Batches, p.Bytes, p.FirstOffset, p.NextOffset)
+				if p.NextOffset < 0 {
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t-\t-\t-\t-\t-\n", p.Topic, p.Partition, p.Mode, p.Engine)
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", p.Topic, p.Partition, p.Mode, p.Engine, p.Segments, p.Batches, p.Bytes, p.StartOffset, p.NextOffset)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "lite database: %d bytes\n", st.LiteBytes)
+			fmt.Fprintf(out, "lite database: %d bytes (lite partitions keep their offsets inside it; `strata topic describe` shows them)\n", st.LiteBytes)
 			return nil
 		},
 	}

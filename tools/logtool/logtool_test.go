@@ -158,7 +158,7 @@ func TestStats(t *testing.T) {
 		t.Fatalf("partitions %+v", st.Partitions)
 	}
 	p := st.Partitions[0]
-	if p.Topic != "a" || p.Partition != 0 || p.Segments != 2 || p.Batches != 5 || p.FirstOffset != 0 || p.NextOffset != 10 || p.Engine != "segment" {
+	if p.Topic != "a" || p.Partition != 0 || p.Segments != 2 || p.Batches != 5 || p.StartOffset != 0 || p.NextOffset != 10 || p.Engine != "segment" || p.Mode != "?" {
 		t.Fatalf("partition 0 stats %+v", p)
 	}
 	if q := st.Partitions[1]; q.Segments != 0 || q.NextOffset != 0 {

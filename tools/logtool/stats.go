@@ -4,8 +4,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"strata/logstore"
 )
@@ -14,13 +19,19 @@ import (
 type PartitionStats struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
-	Engine    string `json:"engine"`
-	Segments  int    `json:"segments"`
-	Bytes     int64  `json:"bytes"`
-	// FirstOffset is the base offset of the oldest segment on disk (the log
-	// start offset may be higher after DeleteRecords).
-	FirstOffset int64 `json:"first_offset"`
-	// NextOffset is the offset after the last whole batch on disk.
+	// Mode and Engine come from the catalogue; a partition directory the
+	// catalogue does not name (a deleted topic's leftovers) shows mode "?".
+	Mode     string `json:"mode"`
+	Engine   string `json:"engine"`
+	Segments int    `json:"segments"`
+	Bytes    int64  `json:"bytes"`
+	// StartOffset is the log start offset: the base of the oldest segment on
+	// disk, or the checkpointed log start offset if DeleteRecords or
+	// retention moved it higher. -1 when the data is not in segment files
+	// (lite and memory engines).
+	StartOffset int64 `json:"start_offset"`
+	// NextOffset is the offset after the last whole batch on disk, -1 when
+	// the data is not in segment files.
 	NextOffset int64 `json:"next_offset"`
 	Batches    int64 `json:"batches"`
 }
@@ -47,13 +58,22 @@ func CollectStats(dataDir string, progressOut io.Writer) (Stats, error) {
 			total += s.Size
 		}
 	}
+	topics, err := loadCatalog(dataDir)
+	if err != nil {
+		return st, err
+	}
 	bar := newProgress(progressOut, total, "stats")
 	defer bar.finish()
+	seen := map[string]bool{}
 	for _, p := range parts {
-		ps := PartitionStats{Topic: p.Topic, Partition: p.Partition, Engine: logstore.EngineSegment, Segments: len(p.Segments)}
+		ps := PartitionStats{Topic: p.Topic, Partition: p.Partition, Mode: "?", Engine: logstore.EngineSegment, Segments: len(p.Segments)}
+		if cfg, ok := topics[p.Topic]; ok {
+			ps.Mode, ps.Engine = cfg.mode, cfg.engine
+		}
+		seen[logstore.PartitionDirName(p.Topic, p.Partition)] = true
 		for i, s := range p.Segments {
 			if i == 0 {
-				ps.FirstOffset, ps.NextOffset = s.Base, s.Base
+				ps.StartOffset, ps.NextOffset = s.Base, s.Base
 			}
 			n, next, err := hopBatches(s.Log, s.Size)
 			if err != nil {
@@ -64,8 +84,28 @@ func CollectStats(dataDir string, progressOut io.Writer) (Stats, error) {
 			ps.Bytes += s.Size
 			bar.add(s.Size)
 		}
+		if cp, err := logstore.ReadCheckpoint(vfs.Default, p.Dir); err == nil {
+			ps.StartOffset = max(ps.StartOffset, cp.LogStartOffset)
+		}
 		st.Partitions = append(st.Partitions, ps)
 	}
+	// Partitions whose data is not in segment files: lite (in the pebble
+	// database) and memory (in RAM only).
+	for _, name := range slices.Sorted(maps.Keys(topics)) {
+		cfg := topics[name]
+		for p := int32(0); p < cfg.partitions; p++ {
+			if seen[logstore.PartitionDirName(name, p)] {
+				continue
+			}
+			st.Partitions = append(st.Partitions, PartitionStats{Topic: name, Partition: p, Mode: cfg.mode, Engine: cfg.engine, StartOffset: -1, NextOffset: -1})
+		}
+	}
+	slices.SortStableFunc(st.Partitions, func(a, b PartitionStats) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
 	lite := filepath.Join(dataDir, "lite")
 	_ = filepath.WalkDir(lite, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -76,6 +116,36 @@ func CollectStats(dataDir string, progressOut io.Writer) (Stats, error) {
 		return nil
 	})
 	return st, nil
+}
+
+type catalogTopic struct {
+	mode, engine string
+	partitions   int32
+}
+
+// loadCatalog reads the topic catalogue, if the data directory has one.
+func loadCatalog(dataDir string) (map[string]catalogTopic, error) {
+	out := map[string]catalogTopic{}
+	if _, err := os.Stat(filepath.Join(dataDir, logstore.CatalogFileName)); err != nil {
+		return out, nil
+	}
+	cat, err := logstore.OpenFileCatalog(vfs.Default, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Close()
+	metas, err := cat.Load()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range metas {
+		cfg, err := logstore.ParseTopicConfig(m.Configs)
+		if err != nil {
+			return nil, fmt.Errorf("catalogue topic %s: %w", m.Name, err)
+		}
+		out[m.Name] = catalogTopic{mode: cfg.Mode, engine: cfg.Engine, partitions: m.Partitions}
+	}
+	return out, nil
 }
 
 // hopBatches counts the whole batches of a .log file by reading headers
