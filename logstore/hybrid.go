@@ -271,17 +271,44 @@ func (h *HybridLog) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		return nil, err
 	}
 	chunks, next, size := r.Chunks, r.NextOffset, r.Size()
-	if size < int64(maxBytes) {
-		h.mem.mu.Lock()
-		more := h.mem.readLocked(next, maxBytes-int(size), false)
-		h.mem.mu.Unlock()
-		if len(more.Chunks) > 0 {
+	releases := []func(){r.Close}
+	// Go on while batches fit: the log behind may end a read early (at its
+	// high watermark, or where its engine stops), and newer batches may be
+	// in memory.
+	for size < int64(maxBytes) && next < hw {
+		if next >= h.mem.windowStart() {
+			h.mem.mu.Lock()
+			more := h.mem.readLocked(next, maxBytes-int(size), false)
+			h.mem.mu.Unlock()
 			chunks = append(chunks[:len(chunks):len(chunks)], more.Chunks...)
 			next = more.NextOffset
+			hw = max(hw, more.HighWatermark)
+			break
 		}
-		hw = max(hw, more.HighWatermark)
+		h.mu.Lock()
+		err := h.waitWrittenLocked(next + 1)
+		h.mu.Unlock()
+		if err != nil {
+			break
+		}
+		more, err := h.behind.Read(next, maxBytes-int(size))
+		if err != nil || more.Size() == 0 || size+more.Size() > int64(maxBytes) {
+			// Only a first batch may exceed the limit, and this one is not first.
+			if more != nil {
+				more.Close()
+			}
+			break
+		}
+		chunks = append(chunks[:len(chunks):len(chunks)], more.Chunks...)
+		next, size = more.NextOffset, size+more.Size()
+		releases = append(releases, more.Close)
 	}
-	return NewReadResult(chunks, next, max(hw, next), lso, r.Close), nil
+	release := func() {
+		for _, f := range releases {
+			f()
+		}
+	}
+	return NewReadResult(chunks, next, max(hw, next), lso, release), nil
 }
 
 // HighWatermark is the memory front's: every acknowledged append counts.
