@@ -580,7 +580,7 @@ func TestEnginesDataDriven(t *testing.T) {
 				for _, a := range d.CmdArgs {
 					switch a.Key {
 					case "engines":
-						names = a.Vals
+						names = strings.Split(a.Vals[0], ",")
 					case "retention.bytes":
 						v, _ := strconv.ParseInt(a.Vals[0], 10, 64)
 						cfg.RetentionBytes, mem.RetentionBytes = v, v
