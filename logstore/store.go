@@ -483,7 +483,7 @@ func (s *Store) Partition(name string, p int32) (Log, error) {
 		return nil, err
 	}
 	if p < 0 || int(p) >= len(t.logs) {
-		return nil, fmt.Errorf("%w: %q has %d partitions, not %d", ErrUnknownPartition, name, len(t.logs), p)
+		return nil, fmt.Errorf("%w: topic %q has %d partitions, asked for partition %d", ErrUnknownPartition, name, len(t.logs), p)
 	}
 	return t.logs[p], nil
 }
