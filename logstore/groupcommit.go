@@ -437,7 +437,7 @@ func (l *SegmentLog) createSegment(base int64) (*segment, error) {
 		return nil, fmt.Errorf("fsync %s: %w", l.dir, err)
 	}
 	return &segment{
-		base: base, path: path, file: newSharedFile(f),
+		base: base, path: path, file: newSharedFile(f, true),
 		size: FileHeaderSize, next: base, maxTS: noTimestamp, indexDirty: true,
 	}, nil
 }

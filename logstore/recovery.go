@@ -247,7 +247,7 @@ func (l *SegmentLog) recover() error {
 			closeSegs(segs)
 			return err
 		}
-		segs = append(segs, &segment{base: base, path: path, file: newSharedFile(f), size: st.Size(), next: -1, maxTS: noTimestamp, batches: -1})
+		segs = append(segs, &segment{base: base, path: path, file: newSharedFile(f, false), size: st.Size(), next: -1, maxTS: noTimestamp, batches: -1})
 	}
 	// From here on the log owns the files: l.closeFiles releases them.
 	l.mu.segs = segs
@@ -444,6 +444,9 @@ func (l *SegmentLog) scanTail(segs []*segment, from int) (int, int64, error) {
 		}
 		if err != nil {
 			l.log.Warn("recovery truncates a torn or corrupt tail", "segment", s.path, "valid_end", validEnd, "size", diskSize, "err", err)
+			if err := l.reopenRW(s); err != nil {
+				return 0, 0, err
+			}
 			if err := l.truncateSegmentFile(s, validEnd); err != nil {
 				return 0, 0, err
 			}
@@ -477,15 +480,19 @@ func (l *SegmentLog) openActive(s *segment, scanned bool) error {
 	return nil
 }
 
-// reopenRW swaps s's handle for a read-write one (readers keep the old).
+// reopenRW gives s a read-write handle. Only recovery calls it, before any
+// reader exists, so the handle's count still covers every pin.
 func (l *SegmentLog) reopenRW(s *segment) error {
+	if s.file.rw {
+		return nil
+	}
 	f, err := l.fs.OpenReadWrite(s.path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
 	old := s.file
-	s.file = newSharedFile(f)
+	s.file = newSharedFile(f, true)
 	l.mu.Unlock()
 	old.unref()
 	return nil
@@ -493,13 +500,15 @@ func (l *SegmentLog) reopenRW(s *segment) error {
 
 type truncater interface{ Truncate(size int64) error }
 
-// truncateSegmentFile cuts s's .log file to size bytes, durably. A file that
-// readers still pin, or that the FS cannot truncate in place, is replaced by
-// a copy of its first size bytes, so pinned readers keep the old bytes.
+// truncateSegmentFile cuts s's .log file to size bytes, durably, and leaves
+// s with a read-write handle. A file that readers still pin, or that cannot
+// be truncated in place, is replaced by a copy of its first size bytes (a
+// new inode), so pinned readers keep the old bytes. Every handle of the
+// file's inode is s.file, so its count covers every pin.
 // writeMu is held (or the log is not yet shared).
 func (l *SegmentLog) truncateSegmentFile(s *segment, size int64) error {
 	l.mu.Lock()
-	if t, ok := s.file.f.(truncater); ok && s.file.refs.Load() == 1 {
+	if t, ok := s.file.f.(truncater); ok && s.file.rw && s.file.refs.Load() == 1 {
 		err := t.Truncate(size)
 		if err == nil {
 			err = s.file.f.Sync()
@@ -546,7 +555,7 @@ func (l *SegmentLog) truncateSegmentFile(s *segment, size int64) error {
 	}
 	l.mu.Lock()
 	old := s.file
-	s.file = newSharedFile(nf)
+	s.file = newSharedFile(nf, true)
 	l.mu.Unlock()
 	old.unref()
 	return nil

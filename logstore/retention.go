@@ -207,9 +207,6 @@ func (l *SegmentLog) Truncate(offset int64) error {
 	if err := l.removeIndexFiles(s.base); err != nil {
 		return l.poison(fmt.Errorf("truncate: %w", err))
 	}
-	if err := l.reopenRW(s); err != nil {
-		return l.poison(fmt.Errorf("truncate: %w", err))
-	}
 	if err := l.truncateSegmentFile(s, pos); err != nil {
 		return l.poison(fmt.Errorf("truncate: %w", err))
 	}

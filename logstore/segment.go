@@ -179,11 +179,12 @@ type segment struct {
 // file that a ReadResult still points into.
 type sharedFile struct {
 	f    vfs.File
+	rw   bool // opened for writing
 	refs atomic.Int64
 }
 
-func newSharedFile(f vfs.File) *sharedFile {
-	s := &sharedFile{f: f}
+func newSharedFile(f vfs.File, rw bool) *sharedFile {
+	s := &sharedFile{f: f, rw: rw}
 	s.refs.Store(1)
 	return s
 }
