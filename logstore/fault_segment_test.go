@@ -68,7 +68,7 @@ func (fs *segFaultFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts .
 }
 
 func (fs *segFaultFS) OpenDir(name string) (vfs.File, error) {
-	return fs.wrap(name+"/")(fs.FS.OpenDir(name))
+	return fs.wrap(name + "/")(fs.FS.OpenDir(name))
 }
 
 func (fs *segFaultFS) Rename(from, to string) error {
