@@ -153,7 +153,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 			writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest, fmt.Sprintf("request body is over %d bytes", maxRequestBody))
 			return false
 		}
-		writeError(w, http.StatusBadRequest, codeBadRequest, "request body is not valid JSON: "+err.Error())
+		writeError(w, http.StatusBadRequest, codeBadRequest, "bad request body: "+err.Error())
 		return false
 	}
 	return true
