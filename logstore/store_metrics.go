@@ -9,11 +9,17 @@ import (
 // storeMetrics is the Store's Prometheus collector. Sizes and offsets are
 // read from each log's Stats at scrape time (no bookkeeping on the append
 // path); append and read traffic are counters bumped by meteredLog.
+//
+// Per-partition series (strata_log_*{topic,partition,engine}) are exported
+// for every engine except lite: a node may hold a million lite topics, and
+// four series each would swamp Prometheus. Lite partitions, like all
+// others, are counted in the per-engine totals strata_engine_*{engine}.
 type storeMetrics struct {
 	s *Store
 
 	topics, partitions                 *prometheus.Desc
 	logBytes, logHW, logStart, logSegs *prometheus.Desc
+	engineParts, engineBytes           *prometheus.Desc
 
 	appendBatches, appendRecords, appendBytes, appendErrors prometheus.Counter
 	readBytes, readErrors                                   prometheus.Counter
@@ -35,6 +41,8 @@ func newStoreMetrics(s *Store) *storeMetrics {
 		logHW:           prometheus.NewDesc("strata_log_high_watermark", "High watermark (next offset) of a partition.", part, nil),
 		logStart:        prometheus.NewDesc("strata_log_start_offset", "Log start offset of a partition.", part, nil),
 		logSegs:         prometheus.NewDesc("strata_log_segments", "Segment files of a partition (0 for engines without segments).", part, nil),
+		engineParts:     prometheus.NewDesc("strata_engine_partitions", "Partitions per engine.", []string{"engine"}, nil),
+		engineBytes:     prometheus.NewDesc("strata_engine_log_bytes", "Stored batch bytes per engine.", []string{"engine"}, nil),
 		appendBatches:   counter("append_batches_total", "Record batches appended."),
 		appendRecords:   counter("append_records_total", "Records appended."),
 		appendBytes:     counter("append_bytes_total", "Batch bytes appended."),
@@ -52,7 +60,7 @@ func (m *storeMetrics) counters() []prometheus.Counter {
 
 // Describe implements prometheus.Collector.
 func (m *storeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.topics, m.partitions, m.logBytes, m.logHW, m.logStart, m.logSegs} {
+	for _, d := range []*prometheus.Desc{m.topics, m.partitions, m.logBytes, m.logHW, m.logStart, m.logSegs, m.engineParts, m.engineBytes} {
 		ch <- d
 	}
 	for _, c := range m.counters() {
@@ -64,16 +72,32 @@ func (m *storeMetrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *storeMetrics) Collect(ch chan<- prometheus.Metric) {
 	topics := m.s.snapshot()
 	partitions := 0
+	type engineTotal struct{ partitions, bytes int64 }
+	engines := map[string]*engineTotal{}
 	for _, t := range topics {
 		partitions += len(t.logs)
 		for p, l := range t.logs {
 			st := l.Stats()
+			et := engines[st.Engine]
+			if et == nil {
+				et = &engineTotal{}
+				engines[st.Engine] = et
+			}
+			et.partitions++
+			et.bytes += st.Bytes
+			if st.Engine == EngineLite {
+				continue
+			}
 			labels := []string{t.meta.Name, strconv.Itoa(p), st.Engine}
 			ch <- prometheus.MustNewConstMetric(m.logBytes, prometheus.GaugeValue, float64(st.Bytes), labels...)
 			ch <- prometheus.MustNewConstMetric(m.logHW, prometheus.GaugeValue, float64(st.HighWatermark), labels...)
 			ch <- prometheus.MustNewConstMetric(m.logStart, prometheus.GaugeValue, float64(st.LogStartOffset), labels...)
 			ch <- prometheus.MustNewConstMetric(m.logSegs, prometheus.GaugeValue, float64(st.Segments), labels...)
 		}
+	}
+	for engine, et := range engines {
+		ch <- prometheus.MustNewConstMetric(m.engineParts, prometheus.GaugeValue, float64(et.partitions), engine)
+		ch <- prometheus.MustNewConstMetric(m.engineBytes, prometheus.GaugeValue, float64(et.bytes), engine)
 	}
 	ch <- prometheus.MustNewConstMetric(m.topics, prometheus.GaugeValue, float64(len(topics)))
 	ch <- prometheus.MustNewConstMetric(m.partitions, prometheus.GaugeValue, float64(partitions))

@@ -406,6 +406,9 @@ func TestStoreMetrics(t *testing.T) {
 	if _, err := s.CreateTopic("a", 2, map[string]string{KeyStorageMode: ModeMemory}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.CreateTopic("b", 3, map[string]string{KeyStorageEngine: EngineLite}); err != nil {
+		t.Fatal(err)
+	}
 	l, _ := s.Partition("a", 1)
 	batch, _ := EncodeBatch([]Record{{Value: []byte("x")}, {Value: []byte("y")}}, 0)
 	if _, err := l.Append(batch); err != nil {
@@ -419,8 +422,11 @@ func TestStoreMetrics(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"strata_topics", nil, 1},
-		{"strata_partitions", nil, 2},
+		{"strata_topics", nil, 2},
+		{"strata_partitions", nil, 5},
+		{"strata_engine_partitions", map[string]string{"engine": "lite"}, 3},
+		{"strata_engine_partitions", map[string]string{"engine": "memory"}, 2},
+		{"strata_engine_log_bytes", map[string]string{"engine": "memory"}, float64(len(batch))},
 		{"strata_log_high_watermark", map[string]string{"topic": "a", "partition": "0", "engine": "memory"}, 0},
 		{"strata_log_high_watermark", map[string]string{"topic": "a", "partition": "1", "engine": "memory"}, 2},
 		{"strata_log_append_records_total", nil, 2},
@@ -431,6 +437,10 @@ func TestStoreMetrics(t *testing.T) {
 		if !ok || got != c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, got, ok, c.want)
 		}
+	}
+	// Lite partitions are only in the per-engine totals.
+	if _, ok := gatherValue(t, reg, "strata_log_high_watermark", map[string]string{"topic": "b", "partition": "0", "engine": "lite"}); ok {
+		t.Error("per-partition series exported for a lite partition")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

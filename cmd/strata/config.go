@@ -53,6 +53,9 @@ type Config struct {
 	ShutdownTimeout        time.Duration `yaml:"shutdown-timeout"`
 	LogLevel               string        `yaml:"log-level"`
 	LogFormat              string        `yaml:"log-format"`
+
+	// File is the config file that was read; empty when none was.
+	File string `yaml:"-"`
 }
 
 // DefaultConfig is what `strata serve` runs with no file, env or flags.
@@ -137,12 +140,21 @@ func (c Config) YAML() ([]byte, error) {
 		LogLevel               string `yaml:"log-level"`
 		LogFormat              string `yaml:"log-format"`
 	}
-	return yaml.Marshal(printable{
+	out, err := yaml.Marshal(printable{
 		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, KafkaAddr: c.KafkaAddr, MQTTAddr: c.MQTTAddr,
 		MQTTTLSAddr: c.MQTTTLSAddr, MQTTWSAddr: c.MQTTWSAddr, FlightAddr: c.FlightAddr, RaftAddr: c.RaftAddr,
 		RetentionCheckInterval: c.RetentionCheckInterval.String(), ShutdownTimeout: c.ShutdownTimeout.String(),
 		LogLevel: c.LogLevel, LogFormat: c.LogFormat,
 	})
+	if err != nil {
+		return nil, err
+	}
+	file := c.File
+	if file == "" {
+		file = "none"
+	}
+	header := "# effective config: flags > STRATA_* env > config file (" + file + ") > defaults\n"
+	return append([]byte(header), out...), nil
 }
 
 // addServeFlags defines every config key as a flag, with the defaults.
@@ -209,6 +221,9 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		RaftAddr:    v.GetString(keyRaftAddr),
 		LogLevel:    strings.ToLower(v.GetString(keyLogLevel)),
 		LogFormat:   strings.ToLower(v.GetString(keyLogFormat)),
+	}
+	if v.ConfigFileUsed() != "" {
+		c.File = path
 	}
 	var err error
 	if c.RetentionCheckInterval, err = getDuration(v, keyRetentionCheckInterval); err != nil {

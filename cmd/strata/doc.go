@@ -60,7 +60,7 @@
 // # Admin API
 //
 //	GET    /api/v1/topics                    {"topics": [topic...]}
-//	POST   /api/v1/topics                    {"name", "partitions", "configs"} -> 201 topic
+//	POST   /api/v1/topics                    {"name", "partitions" (default 1), "configs"} -> 201 topic
 //	GET    /api/v1/topics/{name}             topic
 //	PATCH  /api/v1/topics/{name}             {"set": {k: v}, "delete": [k]} -> topic
 //	DELETE /api/v1/topics/{name}             204

@@ -48,6 +48,12 @@ that order of precedence. An empty listener address disables that listener.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// After the first signal, restore the default handling: a
+				// second Ctrl-C ends a shutdown that hangs.
+				<-ctx.Done()
+				stop()
+			}()
 			return serve(ctx, cfg, newLogger(cfg, cmd.ErrOrStderr()))
 		},
 	}
@@ -62,7 +68,7 @@ that order of precedence. An empty listener address disables that listener.`,
 // every log. A clean shutdown returns nil, so the process exits 0.
 func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	v, rev, gv := buildInfo()
-	log.Info("strata starting", "version", v, "commit", rev, "go", gv, "data_dir", cfg.DataDir)
+	log.Info("strata starting", "version", v, "commit", rev, "go", gv, "data_dir", cfg.DataDir, "config_file", cfg.File)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -92,6 +98,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv = &http.Server{
 			Handler:           api.handler(),
 			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		go func() { httpErr <- srv.Serve(ln) }()
