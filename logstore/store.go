@@ -326,30 +326,35 @@ func (s *Store) DeleteTopic(name string) error {
 		return err
 	}
 	s.unpublish(name)
-	var errs []error
-	for _, l := range t.logs {
+	for p, l := range t.logs {
+		// A failed final flush does not matter: the data is being deleted.
 		if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
-			errs = append(errs, err)
+			s.log.Warn("logstore: closing a partition of a deleted topic", "topic", name, "partition", p, "err", err)
 		}
 	}
 	if err := s.removeData(t, 0, t.meta.Partitions); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		// Keep the topic usable and catalogued, so the delete can be retried.
-		err := fmt.Errorf("logstore: delete topic %q: %w", name, errors.Join(errs...))
-		if logs, rerr := s.openLogs(t, 0, t.meta.Partitions); rerr == nil {
-			s.publish(&storeTopic{meta: t.meta, cfg: t.cfg, logs: logs})
-		} else {
-			err = errors.Join(err, fmt.Errorf("logstore: reopen after failed delete: %w", rerr))
-		}
-		return err
+		return s.republish(t, fmt.Errorf("logstore: delete topic %q: %w", name, err))
 	}
 	if err := s.catalog.Delete(name); err != nil {
-		return fmt.Errorf("logstore: delete topic %q: %w", name, err)
+		// The data is gone but the entry stays: show the topic (empty) so
+		// that the delete can be retried, as it would be after a restart.
+		return s.republish(t, fmt.Errorf("logstore: delete topic %q: %w", name, err))
 	}
 	s.log.Info("logstore: topic deleted", "topic", name)
 	return nil
+}
+
+// republish reopens the logs of a topic whose delete failed, so that it
+// stays usable and the delete can be retried; it returns cause, joined with
+// any reopen failure.
+func (s *Store) republish(t *storeTopic, cause error) error {
+	logs, err := s.openLogs(t, 0, t.meta.Partitions)
+	if err != nil {
+		s.log.Error("logstore: reopen after a failed delete; the topic is back after a restart", "topic", t.meta.Name, "err", err)
+		return errors.Join(cause, fmt.Errorf("logstore: reopen after failed delete: %w", err))
+	}
+	s.publish(&storeTopic{meta: t.meta, cfg: t.cfg, logs: logs})
+	return cause
 }
 
 // AlterTopicConfig sets and removes config overrides (removing a key goes
