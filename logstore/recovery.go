@@ -354,7 +354,7 @@ func (l *SegmentLog) loadTrusted(s *segment, next int64) error {
 		return fmt.Errorf("%s: %w", s.path, err)
 	}
 	base, err := DecodeFileHeader(hdr, SegmentMagic)
-	if err == nil && base != s.base {
+	if base != s.base {
 		err = fmt.Errorf("%w: header base offset %d does not match the file name", ErrCorrupt, base)
 	}
 	if err != nil {
@@ -410,7 +410,7 @@ func (l *SegmentLog) scanSegment(s *segment) (base, validEnd, next int64, err er
 	if err != nil && validEnd < FileHeaderSize {
 		return base, validEnd, next, fmt.Errorf("%s at byte 0: %w", s.path, err)
 	}
-	if err == nil && base != s.base {
+	if base != s.base {
 		return base, 0, next, fmt.Errorf("%w: %s at byte 0: header base offset %d does not match the file name", ErrCorrupt, s.path, base)
 	}
 	if err != nil {

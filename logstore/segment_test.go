@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -191,7 +193,23 @@ func (h *segHarness) ls() string {
 }
 
 func TestSegmentDataDriven(t *testing.T) {
-	datadriven.Walk(t, "testdata/segment", func(t *testing.T, path string) {
+	// The test files are the regular files of testdata/segment; its
+	// golden/ directory holds binary fixtures (segment_fuzz_test.go).
+	entries, err := os.ReadDir("testdata/segment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		path := filepath.Join("testdata/segment", e.Name())
+		t.Run(e.Name(), func(t *testing.T) { segRunDataDriven(t, path) })
+	}
+}
+
+func segRunDataDriven(t *testing.T, path string) {
+	{
 		h := &segHarness{fs: vfs.NewCrashableMem(), dir: "/data/topics/t-0", acked: map[int64][]byte{}}
 		h.now.Store(1_000_000)
 		defer func() {
@@ -202,7 +220,7 @@ func TestSegmentDataDriven(t *testing.T) {
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return h.run(t, d)
 		})
-	})
+	}
 }
 
 func (h *segHarness) run(t *testing.T, d *datadriven.TestData) string {
