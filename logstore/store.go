@@ -189,7 +189,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	}
 	lock, err := s.fs.Lock(s.fs.PathJoin(opts.Dir, StoreLockFileName))
 	if err != nil {
-		return nil, fmt.Errorf("logstore: data dir %s is in use by another process: %w", opts.Dir, err)
+		return nil, fmt.Errorf("logstore: cannot lock data dir %s (is another strata using it?): %w", opts.Dir, err)
 	}
 	s.lock = lock
 	if s.catalog == nil {
@@ -235,7 +235,9 @@ func (s *Store) load() error {
 		}
 		s.mu.topics[m.Name] = t
 		for p := range m.Partitions {
-			owned[PartitionDirName(m.Name, p)] = true
+			if usesPartitionDir(cfg) {
+				owned[PartitionDirName(m.Name, p)] = true
+			}
 		}
 	}
 	names, err := s.fs.List(s.topicsDir())

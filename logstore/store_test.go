@@ -319,8 +319,8 @@ func TestStoreLocksDataDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenStore(StoreOptions{Dir: dir, Logger: storeTestLogger()}); err == nil || !strings.Contains(err.Error(), "in use") {
-		t.Fatalf("second OpenStore on one dir = %v, want an in-use error", err)
+	if _, err := OpenStore(StoreOptions{Dir: dir, Logger: storeTestLogger()}); err == nil || !strings.Contains(err.Error(), "another strata") {
+		t.Fatalf("second OpenStore on one dir = %v, want a lock error", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -118,6 +118,13 @@ func TestServeEndToEnd(t *testing.T) {
 		`(?m)^strata_process_open_fds `,
 		`(?m)^go_goroutines `)
 
+	// A second server on the same data directory is refused.
+	r := runStrata(t, cwd, cleanEnv(), "serve", "--data-dir", dataDir, "--http-addr=", "--kafka-addr=", "--mqtt-addr=",
+		"--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=", "--raft-addr=")
+	if r.code != 1 || !strings.Contains(r.stderr, "is another strata using it?") {
+		t.Errorf("second serve on one data dir: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	// SIGTERM: clean exit; a restart keeps the topics and their configs.
 	srv.stop(t)
 	srv = startServer(t, dataDir)
@@ -130,7 +137,7 @@ func TestServeEndToEnd(t *testing.T) {
 	srv.stop(t)
 
 	// With no server, the CLI says where it looked and what to do.
-	r := runStrata(t, cwd, cleanEnv(), "topic", "list", "--server", srv.url)
+	r = runStrata(t, cwd, cleanEnv(), "topic", "list", "--server", srv.url)
 	if r.code != 1 || !strings.Contains(r.stderr, "connection refused") || !strings.Contains(r.stderr, "strata serve") || !strings.Contains(r.stderr, srv.url) {
 		t.Errorf("topic list with the server down: exit %d, stderr %q", r.code, r.stderr)
 	}
