@@ -77,4 +77,66 @@
 //
 // Index files are derived data: recovery rebuilds a missing or damaged one
 // from the .log file. The .log file is the truth; ScanSegment validates it.
+//
+// # Lite engine
+//
+// One pebble database (<data>/lite, LiteDB) holds every lite partition, so
+// a partition costs a few keys rather than a directory of files and an open
+// partition (LiteLog) is a small struct with no goroutine. Keys (big
+// endian, so that pebble's byte order is offset order):
+//
+//	 0                   8           12                  20
+//	+-------------------+-----------+-------------------+
+//	| topicSeq uint64   | part u32  | baseOffset uint64 |  -> the batch, byte-for-byte as stored
+//	+-------------------+-----------+-------------------+
+//	+-------------------+-----------+
+//	| topicSeq uint64   | part u32  |                      -> the partition's meta value
+//	+-------------------+-----------+
+//	+----+
+//	| 00 |                                                 -> format value: "STRATLIT" | version u32 (1)
+//	+----+
+//
+// topicSeq is the catalogue's TopicMeta.Seq (never reused). A partition's
+// meta key sorts just before its data keys, so [topicSeq|part,
+// topicSeq|part+1) covers the whole partition and DeleteLog is one range
+// deletion. The meta value is rewritten in the same pebble batch as every
+// change to the partition, so it always agrees with the data after a crash:
+//
+//	+---------+------------+-----------+--------------+----------------+
+//	| version | lso uvarint| hw uvarint| bytes uvarint| batches uvarint|   version 1; minimal uvarints
+//	+---------+------------+-----------+--------------+----------------+
+//
+// OpenLog reads only the meta key. Durability: with flush.messages=1 every
+// append is a synced pebble write, and concurrent appends (to one
+// partition or many) share a WAL fsync; the high watermark moves once the
+// sync returns. With flush.messages > 1 appends are written without sync
+// and the append that brings the unsynced records to flush.messages is
+// synced; with flush.ms > 0 the database's one syncer goroutine syncs the
+// WAL within flush.ms of an unsynced write. Truncate, DeleteRecordsBefore
+// and retention are synced. Retention drops whole batches, never the last.
+//
+// Measured cost per topic (BenchmarkLiteMillionTopics with -lite.topics
+// 1000000: OpenLog, then one synced Append of a ~100-byte incompressible
+// record, from 64 goroutines, every log kept open; 2 shared cores, local
+// SSD): 24 µs of wall time (24.8 s for the million), 216 bytes of Go heap
+// (the LiteLog and its entry in the open-log map), 381 bytes of resident
+// memory, and 161 bytes on disk after a flush.
+//
+// # Memory and hybrid engines
+//
+// MemoryLog keeps batches in RAM, bounded by retention.bytes (256 MiB when
+// unset): an append that goes over the bound drops the oldest batches
+// (counted by Dropped), never the newest. Append copies the caller's bytes
+// (a network reader may reuse its buffer) and stored bytes are never
+// modified, so reads hand out sub-slices without copying.
+//
+// HybridLog is a MemoryLog in front of a durable Log (a SegmentLog). An
+// append is acknowledged once it is in memory and queued; one writer
+// goroutine appends the queue, in order and in chunks of up to 4 MiB,
+// to the log behind, which must give every batch the offset memory gave it.
+// The queue is bounded by bytes (half the memory bound, 64 KiB to 64 MiB)
+// and its full policy is "block the producer". A crash loses what was
+// queued and what the log behind had not synced (its flush.ms). The memory
+// front starts at the log behind's high watermark on open; reads below the
+// memory window go to the log behind and continue into memory.
 package logstore
