@@ -115,12 +115,13 @@
 // WAL within flush.ms of an unsynced write. Truncate, DeleteRecordsBefore
 // and retention are synced. Retention drops whole batches, never the last.
 //
-// Measured cost per topic (BenchmarkLiteMillionTopics with -lite.topics
+// Measured cost per topic (BenchmarkLiteMillionTopics, -lite.topics
 // 1000000: OpenLog, then one synced Append of a ~100-byte incompressible
-// record, from 64 goroutines, every log kept open; 2 shared cores, local
-// SSD): 24 µs of wall time (24.8 s for the million), 216 bytes of Go heap
-// (the LiteLog and its entry in the open-log map), 381 bytes of resident
-// memory, and 161 bytes on disk after a flush.
+// record, from 64 goroutines, every log kept open; 2 cores shared with
+// other builds, the VM's disk): 24 µs of wall time (24.8 s for the
+// million), 216 bytes of Go heap (the LiteLog and its entry in the
+// open-log map), 381 bytes of resident memory, and 161 bytes on disk after
+// a flush.
 //
 // # Memory and hybrid engines
 //
