@@ -96,7 +96,9 @@ type server struct {
 	url    string
 	mu     sync.Mutex
 	stderr bytes.Buffer
-	done   chan error
+	// exited is closed when the process has exited; waitErr is then set.
+	exited  chan struct{}
+	waitErr error
 }
 
 func (s *server) Write(p []byte) (int, error) {
@@ -112,11 +114,24 @@ func (s *server) log() string {
 }
 
 // startServer starts `strata serve` on dataDir with only the HTTP listener
-// (on a free loopback port) and waits until /readyz says 200.
+// (on a free loopback port) and waits until /readyz says 200. The port was
+// free a moment before; if another process took it meanwhile, it retries.
 func startServer(t *testing.T, dataDir string) *server {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		s, err := tryStartServer(t, dataDir)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+	}
+}
+
+func tryStartServer(t *testing.T, dataDir string) (*server, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := &server{url: "http://" + addr, done: make(chan error, 1)}
+	s := &server{url: "http://" + addr, exited: make(chan struct{})}
 	s.cmd = exec.Command(strataBin, "serve", "--data-dir", dataDir, "--http-addr", addr,
 		"--kafka-addr=", "--mqtt-addr=", "--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=", "--raft-addr=",
 		"--log-level", "debug")
@@ -124,13 +139,18 @@ func startServer(t *testing.T, dataDir string) *server {
 	s.cmd.Env = cleanEnv()
 	s.cmd.Stderr = s
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	go func() { s.done <- s.cmd.Wait() }()
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
 	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
+		select {
+		case <-s.exited:
+		default:
 			s.cmd.Process.Kill()
-			<-s.done
+			<-s.exited
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
@@ -139,16 +159,16 @@ func startServer(t *testing.T, dataDir string) *server {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return s, nil
 			}
 		}
 		select {
-		case err := <-s.done:
-			t.Fatalf("strata serve exited before it was ready: %v\n%s", err, s.log())
+		case <-s.exited:
+			return nil, fmt.Errorf("strata serve exited before it was ready: %v\n%s", s.waitErr, s.log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("strata serve not ready after 15s\n%s", s.log())
+			return nil, fmt.Errorf("strata serve not ready after 15s\n%s", s.log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -161,9 +181,9 @@ func (s *server) stop(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("strata serve after SIGTERM: %v\n%s", err, s.log())
+	case <-s.exited:
+		if s.waitErr != nil {
+			t.Fatalf("strata serve after SIGTERM: %v\n%s", s.waitErr, s.log())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("strata serve did not exit within 15s of SIGTERM\n%s", s.log())
