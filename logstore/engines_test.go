@@ -156,6 +156,35 @@ func engOpenHybrid(t testing.TB, cfg, mem TopicConfig) *engHandle {
 	return h
 }
 
+// engOpenHybridOverLite puts a 4 KiB memory front before a lite log.
+func engOpenHybridOverLite(t testing.TB, cfg, _ TopicConfig) *engHandle {
+	fs := vfs.NewMem()
+	var db *LiteDB
+	open := func() Log {
+		var err error
+		db, err = OpenLiteDB(LiteOptions{FS: fs, Dir: "lite"})
+		engMust(t, err)
+		behind, err := db.OpenLog(1, 0, cfg)
+		engMust(t, err)
+		mem := cfg
+		mem.RetentionBytes = 4 << 10
+		hl, err := OpenHybridLog(NewMemoryLog(mem, nil), behind)
+		engMust(t, err)
+		return hl
+	}
+	h := &engHandle{Log: open()}
+	h.reopen = func(t testing.TB) {
+		engMust(t, h.Close())
+		engMust(t, db.Close())
+		h.Log = open()
+	}
+	h.close = func(t testing.TB) {
+		engMust(t, h.Close())
+		engMust(t, db.Close())
+	}
+	return h
+}
+
 // engSimpleBatch is an uncompressed batch of n small records with
 // timestamps ts, ts+1, ...
 func engSimpleBatch(t testing.TB, n int, ts int64) []byte {
@@ -524,8 +553,9 @@ func engOK(err error) string {
 // TestEnginesRandomized runs one random sequence of operations against
 // every engine and requires each engine's every output (append offsets,
 // read bytes, errors, offsets) to equal the model's, hence each other's.
-// The hybrid log runs twice: with room for everything in memory, and with
-// a 4 KiB memory front so that most reads go to the segment log behind.
+// The hybrid log runs three times: with room for everything in memory,
+// with a 4 KiB memory front so that most reads go to the segment log
+// behind, and in front of a lite log (it needs only the Log interface).
 func TestEnginesRandomized(t *testing.T) {
 	seeds := []uint64{1, 2, 3}
 	if *engSeedFlag != 0 {
@@ -538,7 +568,7 @@ func TestEnginesRandomized(t *testing.T) {
 		mem := cfg
 		mem.RetentionBytes = 4 << 10
 		return engOpenHybrid(t, cfg, mem)
-	}})
+	}}, engTarget{"hybrid-over-lite", engOpenHybridOverLite})
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			t.Logf("seed %d (rerun with -engines.seed=%d)", seed, seed)
