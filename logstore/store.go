@@ -215,6 +215,11 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	return s, nil
 }
 
+// storeOpenParallelism bounds how many partitions open (and recover) at
+// once when the store opens, like Kafka's num.recovery.threads.per.data.dir:
+// recovery is mostly waiting on the disk, and partitions are independent.
+const storeOpenParallelism = 8
+
 // load opens every catalogued topic and warns about partition directories
 // that no topic owns.
 func (s *Store) load() error {
@@ -222,24 +227,74 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("logstore: load catalogue: %w", err)
 	}
+	type job struct {
+		t *storeTopic
+		p int32
+	}
+	var jobs []job
 	owned := make(map[string]bool)
 	for _, m := range metas {
 		cfg, err := ParseTopicConfig(m.Configs)
 		if err != nil {
 			return fmt.Errorf("logstore: topic %q in the catalogue: %w", m.Name, err)
 		}
-		t := &storeTopic{meta: m, cfg: cfg}
-		t.logs, err = s.openLogs(t, 0, m.Partitions)
-		if err != nil {
-			return err
+		if cfg.Engine == EngineLite {
+			// Open the shared database before the workers need it.
+			if _, err := s.liteDB(); err != nil {
+				return err
+			}
 		}
+		t := &storeTopic{meta: m, cfg: cfg, logs: make([]Log, m.Partitions)}
 		s.mu.topics[m.Name] = t
 		for p := range m.Partitions {
+			jobs = append(jobs, job{t, p})
 			if usesPartitionDir(cfg) {
 				owned[PartitionDirName(m.Name, p)] = true
 			}
 		}
 	}
+
+	work := make(chan job)
+	var wg sync.WaitGroup
+	var firstErr struct {
+		sync.Mutex
+		err error
+	}
+	for range min(storeOpenParallelism, len(jobs)) {
+		wg.Go(func() {
+			for j := range work {
+				l, err := s.openLogNamed(j.t, j.p)
+				if err != nil {
+					firstErr.Lock()
+					if firstErr.err == nil {
+						firstErr.err = err
+					}
+					firstErr.Unlock()
+					continue
+				}
+				j.t.logs[j.p] = l // each job owns its slot
+			}
+		})
+	}
+	for _, j := range jobs {
+		firstErr.Lock()
+		failed := firstErr.err != nil
+		firstErr.Unlock()
+		if failed {
+			break
+		}
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	if firstErr.err != nil {
+		// closeAll closes what did open.
+		for _, t := range s.mu.topics {
+			t.logs = slices.DeleteFunc(t.logs, func(l Log) bool { return l == nil })
+		}
+		return firstErr.err
+	}
+
 	names, err := s.fs.List(s.topicsDir())
 	if err != nil {
 		return fmt.Errorf("logstore: list %s: %w", s.topicsDir(), err)
@@ -250,7 +305,7 @@ func (s *Store) load() error {
 				"dir", s.fs.PathJoin(s.topicsDir(), n))
 		}
 	}
-	s.log.Info("logstore: store open", "dir", s.opts.Dir, "topics", len(metas))
+	s.log.Info("logstore: store open", "dir", s.opts.Dir, "topics", len(metas), "partitions", len(jobs))
 	return nil
 }
 
@@ -645,16 +700,25 @@ func (s *Store) unpublish(name string) {
 func (s *Store) openLogs(t *storeTopic, from, to int32) ([]Log, error) {
 	logs := make([]Log, 0, to-from)
 	for p := from; p < to; p++ {
-		l, err := s.openLog(t, p)
+		l, err := s.openLogNamed(t, p)
 		if err != nil {
 			for _, l := range logs {
 				l.Close()
 			}
-			return nil, fmt.Errorf("logstore: open %s (%s/%s): %w", PartitionDirName(t.meta.Name, p), t.cfg.Mode, t.cfg.Engine, err)
+			return nil, err
 		}
-		logs = append(logs, &meteredLog{Log: l, m: s.metrics})
+		logs = append(logs, l)
 	}
 	return logs, nil
+}
+
+// openLogNamed opens one partition, metered, with an error that names it.
+func (s *Store) openLogNamed(t *storeTopic, p int32) (Log, error) {
+	l, err := s.openLog(t, p)
+	if err != nil {
+		return nil, fmt.Errorf("logstore: open %s (%s/%s): %w", PartitionDirName(t.meta.Name, p), t.cfg.Mode, t.cfg.Engine, err)
+	}
+	return &meteredLog{Log: l, m: s.metrics}, nil
 }
 
 // removeStaleDirs removes partition directories [from, to) of t that exist

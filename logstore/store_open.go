@@ -13,7 +13,8 @@ func usesPartitionDir(cfg TopicConfig) bool {
 //	persistent/tiered, lite a LiteLog in the shared <data>/lite database
 //	persistent/tiered       SegmentLog in <data>/topics/<topic>-<p>
 //
-// It runs with admin held.
+// It runs with admin held, or from the store-open workers (the lite
+// database is opened before them).
 func (s *Store) openLog(t *storeTopic, p int32) (Log, error) {
 	cfg := t.cfg
 	switch {

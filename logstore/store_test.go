@@ -543,3 +543,44 @@ func gatherValue(t *testing.T, g prometheus.Gatherer, name string, labels map[st
 	}
 	return 0, false
 }
+
+// A partition that cannot open stops OpenStore with an error naming it, and
+// releases everything the other partitions opened.
+func TestStoreOpenFailureNamesPartition(t *testing.T) {
+	fs := vfs.NewMem()
+	s, err := OpenStore(StoreOptions{Dir: storeTestDir, FS: fs, Logger: storeTestLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if _, err := s.CreateTopic(name, 4, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bad := fs.PathJoin(storeTestDir, TopicsDirName, PartitionDirName("b", 2))
+	if err := fs.RemoveAll(bad); err != nil {
+		t.Fatal(err)
+	}
+	// A file where the partition directory belongs.
+	if err := storeWriteFileAtomic(fs, bad, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenStore(StoreOptions{Dir: storeTestDir, FS: fs, Logger: storeTestLogger()})
+	if err == nil || !strings.Contains(err.Error(), "b-2") {
+		t.Fatalf("OpenStore with a broken partition = %v, want an error naming b-2", err)
+	}
+	if err := fs.Remove(bad); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenStore(StoreOptions{Dir: storeTestDir, FS: fs, Logger: storeTestLogger()})
+	if err != nil {
+		t.Fatalf("reopen after the repair: %v", err)
+	}
+	if got := len(s.Topics()); got != 3 {
+		t.Fatalf("%d topics after reopen, want 3", got)
+	}
+	s.Close()
+}
