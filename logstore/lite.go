@@ -180,6 +180,7 @@ func (db *LiteDB) OpenLog(topicSeq uint64, partition int32, cfg TopicConfig) (Lo
 			return nil, fmt.Errorf("logstore: lite log %d/%d: %w", topicSeq, partition, derr)
 		}
 		l.mu.meta = m
+		l.mu.hw = m.HW
 	}
 	l.setConfigLocked(cfg)
 	db.mu.open[id] = l
@@ -349,7 +350,6 @@ type LiteLog struct {
 var _ Log = (*LiteLog)(nil)
 
 func (l *LiteLog) setConfigLocked(cfg TopicConfig) {
-	l.mu.hw = max(l.mu.hw, l.mu.meta.HW)
 	l.mu.flushMessages = cfg.FlushMessages
 	l.mu.flushMs = cfg.FlushMs
 	l.mu.retentionBytes = cfg.RetentionBytes
