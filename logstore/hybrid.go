@@ -172,6 +172,7 @@ func (h *HybridLog) appendBehind(items []hybridItem) error {
 		}
 		h.mu.Lock()
 		h.mu.written = items[n-1].end
+		h.progress.Broadcast() // readers waiting for these offsets
 		h.mu.Unlock()
 		items = items[n:]
 	}
