@@ -367,11 +367,13 @@ func (l *SegmentLog) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		l.mu.Unlock()
 		return NewReadResult(nil, offset, hw, lso, nil), nil
 	}
-	// Pin the segments the read can reach: from the one holding offset
-	// until their bytes cover maxBytes.
+	// Pin the segments the read can reach: the one holding offset, then
+	// the following ones until their bytes cover maxBytes (the first one's
+	// bytes before offset do not count, so it is left out of the sum).
 	var views []segView
 	budget := int64(max(maxBytes, 0))
-	for i := l.findSegment(offset); i < len(l.mu.segs); i++ {
+	first := l.findSegment(offset)
+	for i := first; i < len(l.mu.segs); i++ {
 		s := l.mu.segs[i]
 		if s.size == FileHeaderSize {
 			continue
@@ -379,6 +381,9 @@ func (l *SegmentLog) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		s.file.ref()
 		v := segView{s: s, file: s.file, size: s.size, next: s.next, index: s.index}
 		views = append(views, v)
+		if i == first {
+			continue
+		}
 		if budget -= s.size - FileHeaderSize; budget <= 0 {
 			break
 		}
