@@ -77,6 +77,81 @@
 //
 // Index files are derived data: recovery rebuilds a missing or damaged one
 // from the .log file. The .log file is the truth; ScanSegment validates it.
+// The active segment's indexes live in memory and are written (whole, by
+// write-fsync-rename) when the segment rolls and at Close.
+//
+// checkpoint: one 64-byte file per partition directory, replaced
+// atomically (write checkpoint.tmp, fsync, rename, fsync the directory):
+//
+//	 0               8         12        16                24
+//	+---------------+---------+---------+-----------------+
+//	| "STRATCKP"    | version | flags   | logStartOffset  |
+//	+---------------+---------+---------+-----------------+
+//	 24                32                40                48
+//	+-----------------+-----------------+-----------------+
+//	| recoveryPoint   | endOffset (HW)  | activeBase      |
+//	+-----------------+-----------------+-----------------+
+//	 48                56        60        64
+//	+-----------------+---------+---------+
+//	| activeSize      | crc32c  | zero    |   crc32c (Castagnoli) covers [0, 56)
+//	+-----------------+---------+---------+
+//	version 1; flags bit 0 = clean shutdown; all integers big endian.
+//
+// # Segment engine: recovery, group commit, retention
+//
+// Recovery (OpenSegmentLog):
+//
+//  1. Leftover *.tmp files and index files without a .log are removed.
+//  2. A clean checkpoint whose activeBase and activeSize match the last
+//     .log file skips every scan: the indexes are loaded from their files
+//     and HW = endOffset. Open rewrites the checkpoint with the clean flag
+//     off before any append, so a crash after open never looks clean.
+//  3. Otherwise the segments before the recovery point (every one of them
+//     was fsynced when it rolled) are trusted: their header is checked and
+//     their index files loaded. The segment holding the recovery point and
+//     every later one are scanned with ScanSegment; at the first torn or
+//     corrupt batch the file is truncated to validEnd and every later
+//     segment is deleted; a bad header, or a base offset that does not
+//     follow the previous segment, deletes that segment and the later ones.
+//  4. A missing or damaged index is rebuilt by a scan. If that scan finds
+//     damage below the recovery point, the open fails with ErrCorrupt
+//     (file and byte position) rather than drop data that was durable.
+//  5. Segments wholly below the checkpoint's logStartOffset are deleted
+//     (a retention or DeleteRecordsBefore that stopped half way).
+//
+// The recovery point moves to the new active segment at every roll, after
+// the old segment, its index files and the new file's directory entry are
+// fsynced. Retention and DeleteRecordsBefore write the new logStartOffset
+// to the checkpoint before they delete a file, so it survives a restart.
+//
+// Group commit: Append validates its batches (CRC32C, framing) in the
+// caller's goroutine, then queues on a bounded channel (SegmentOptions
+// QueueSize; full = the appender blocks). One writer goroutine drains the
+// queue, assigns offsets, copies the group into one buffer and issues one
+// pwrite and, per flush.messages, one fdatasync. With flush.messages=1 the
+// HW moves and the Appends return only after the fdatasync; with N>1 they
+// return after the write, and the writer fsyncs once N messages are
+// unsynced; flush.ms=T adds a timer fsync every T ms while bytes are
+// unsynced. An Append never spans two segments: the roll check (size,
+// counting the header; segment.ms since the first append; relative offset
+// above 2^31-1) runs before each Append's batches are placed.
+//
+// A failed write or fsync poisons the log: the failing Appends return the
+// error (nothing is acknowledged), and every later Append, Sync and
+// Truncate fails until the log is reopened. After a failed fsync Linux may
+// already have dropped the dirty pages and cleared the error, so a retry
+// could report success for lost data; only recovery knows what is on disk.
+// Close of a poisoned log leaves the checkpoint unclean.
+//
+// Reads take the log's mutex only to find the segments and pin their file
+// handles (a reference count); the chunks are then read without locks.
+// Retention, DeleteRecordsBefore and Truncate unlink files but a pinned
+// handle stays open until the last ReadResult closes; Truncate of a pinned
+// file writes the kept prefix to a new inode instead of cutting in place.
+//
+// Lock order: SegmentLog.appendGate, then writeMu (the writer goroutine and
+// every operation that changes files or the segment list), then mu (the
+// state readers see). File reference counts are atomic.
 //
 // # Lite engine
 //
