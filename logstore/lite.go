@@ -759,6 +759,10 @@ func (l *LiteLog) ApplyRetention(now int64) (int64, error) {
 	}
 	cfg := TopicConfig{RetentionBytes: l.mu.retentionBytes, RetentionMs: l.mu.retentionMs}
 	total := l.mu.meta.Bytes
+	if l.mu.meta.Batches <= 1 || cfg.RetentionMs < 0 && (cfg.RetentionBytes < 0 || total < cfg.RetentionBytes) {
+		// Nothing can go: skip the scan (a retention pass visits every log).
+		return l.mu.meta.LSO, nil
+	}
 	hw := l.mu.meta.HW
 	err := l.dropBeforeLocked(0, func(h BatchHeader, _ liteMeta) bool {
 		if h.NextOffset() >= hw || !memRetentionDrops(cfg, now, total, int64(h.Size()), h.MaxTimestamp) {
