@@ -506,6 +506,11 @@ func TestStoreConcurrentAdminAndAppends(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The admin loop may finish before the workers got going.
+	steady, _ := s.Partition("steady", 0)
+	for deadline := time.Now().Add(10 * time.Second); steady.HighWatermark() < 10 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if info, err := s.Topic("steady"); err != nil || info.PartitionStats[0].HighWatermark == 0 {
