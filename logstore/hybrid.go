@@ -36,10 +36,11 @@ const (
 // Truncate, DeleteRecordsBefore and ApplyRetention act on both logs, after
 // draining the queue where offsets must agree.
 //
-// Lock order: HybridLog.mu, then MemoryLog.mu. The log behind is called
-// without mu held, except by the operations that drain the queue first
-// (appends wait for them), so its calls never run concurrently with the
-// writer's appends.
+// Lock order: HybridLog.mu, then MemoryLog.mu. Read, OffsetForTime and
+// Sync call the log behind without mu, concurrently with the writer's
+// appends (a Log is safe for concurrent use). Truncate, DeleteRecordsBefore
+// and ApplyRetention drain the queue and hold mu (so appends wait) while
+// they change the log behind: they never overlap a write behind.
 type HybridLog struct {
 	mem    *MemoryLog
 	behind Log
