@@ -358,6 +358,7 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]st
 	}
 	t.logs, err = s.openLogs(t, 0, partitions)
 	if err != nil {
+		s.discardData(t, 0, partitions)
 		if derr := s.catalog.Delete(name); derr != nil {
 			err = errors.Join(err, fmt.Errorf("logstore: roll back catalogue entry: %w", derr))
 		}
@@ -399,6 +400,14 @@ func (s *Store) DeleteTopic(name string) error {
 	}
 	s.log.Info("logstore: topic deleted", "topic", name)
 	return nil
+}
+
+// discardData removes what a failed create left of partitions [from, to),
+// so that it is not reported as a stray directory; their logs are closed.
+func (s *Store) discardData(t *storeTopic, from, to int32) {
+	if err := s.removeData(t, from, to); err != nil {
+		s.log.Warn("logstore: removing the partitions of a failed create", "topic", t.meta.Name, "err", err)
+	}
 }
 
 // republish reopens the logs of a topic whose delete failed, so that it
@@ -501,6 +510,7 @@ func (s *Store) CreatePartitions(name string, total int32) (TopicInfo, error) {
 	}
 	added, err := s.openLogs(nt, old, total)
 	if err != nil {
+		s.discardData(nt, old, total)
 		if perr := s.catalog.Put(t.meta); perr != nil {
 			err = errors.Join(err, fmt.Errorf("logstore: roll back catalogue entry: %w", perr))
 		}

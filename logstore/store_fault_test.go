@@ -47,6 +47,12 @@ func storeScenario(t *testing.T, s *Store) []error {
 			if _, ok := inCatalog(name); ok {
 				t.Errorf("failed create of %s (%v) left a catalogue entry", name, err)
 			}
+			dirs, _ := s.fs.List(s.topicsDir())
+			for _, d := range dirs {
+				if strings.HasPrefix(d, name+"-") {
+					t.Errorf("failed create of %s (%v) left the directory %s", name, err, d)
+				}
+			}
 		}
 		return err
 	}
