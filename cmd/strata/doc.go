@@ -57,6 +57,17 @@
 //     log, the lite database and the catalogue, and releases the lock;
 //  4. the process exits 0 (1 if any step failed).
 //
+// A second SIGINT or SIGTERM during shutdown kills the process at once.
+//
+// # Metrics (/metrics)
+//
+//	strata_topics, strata_partitions
+//	strata_log_{bytes,high_watermark,start_offset,segments}{topic,partition,engine}   (not for lite)
+//	strata_engine_{partitions,log_bytes}{engine}
+//	strata_log_{append_batches,append_records,append_bytes,append_errors,read_bytes,read_errors}_total
+//	strata_log_{retention_runs,retention_errors}_total
+//	strata_build_info{version,commit,goversion}, strata_process_*, go_*
+//
 // # Admin API
 //
 //	GET    /api/v1/topics                    {"topics": [topic...]}
