@@ -36,6 +36,8 @@ const (
 	maxGroupBytes = 8 << 20
 	// maxGroupReqs caps the requests in one group.
 	maxGroupReqs = 256
+	// maxRetainedBuf caps the write buffer a log keeps between groups.
+	maxRetainedBuf = 1 << 20
 	// maxRelOffset is the most a batch base may lie above its segment
 	// base: index entries hold the relative offset in a uint32; Kafka
 	// rolls at the int32 limit and so do we.
@@ -292,6 +294,9 @@ func (l *SegmentLog) commitGroup(group []*appendReq, buf []byte) []byte {
 		}
 		r.finish(poisonErr)
 	}
+	if cap(cur.buf) > maxRetainedBuf {
+		return nil // a burst's big buffer is not kept per partition
+	}
 	return cur.buf[:0]
 }
 
@@ -396,8 +401,11 @@ func (l *SegmentLog) roll(old *segment, now int64) (*segment, error) {
 }
 
 func isNopOffloader(o Offloader) bool {
-	_, ok := o.(NopOffloader)
-	return ok
+	switch o.(type) {
+	case NopOffloader, *NopOffloader:
+		return true
+	}
+	return false
 }
 
 // sealed describes a sealed segment for the offloader.

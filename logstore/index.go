@@ -35,6 +35,7 @@ func (s *segment) noteBatch(pos int64, h BatchHeader, interval int64) {
 	if s.batches >= 0 {
 		s.batches++
 	}
+	s.appended++
 	s.indexDirty = true
 }
 

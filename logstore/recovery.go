@@ -444,9 +444,6 @@ func (l *SegmentLog) scanTail(segs []*segment, from int) (int, int64, error) {
 		}
 		if err != nil {
 			l.log.Warn("recovery truncates a torn or corrupt tail", "segment", s.path, "valid_end", validEnd, "size", diskSize, "err", err)
-			if err := l.reopenRW(s); err != nil {
-				return 0, 0, err
-			}
 			if err := l.truncateSegmentFile(s, validEnd); err != nil {
 				return 0, 0, err
 			}
@@ -508,6 +505,15 @@ type truncater interface{ Truncate(size int64) error }
 // writeMu is held (or the log is not yet shared).
 func (l *SegmentLog) truncateSegmentFile(s *segment, size int64) error {
 	l.mu.Lock()
+	if s.file.refs.Load() == 1 && !s.file.rw {
+		// Nobody else holds the handle (and mu keeps new readers out), so
+		// a read-write handle may replace it.
+		if f, err := l.fs.OpenReadWrite(s.path, vfs.WriteCategoryUnspecified); err == nil {
+			old := s.file
+			s.file = newSharedFile(f, true)
+			old.unref()
+		}
+	}
 	if t, ok := s.file.f.(truncater); ok && s.file.rw && s.file.refs.Load() == 1 {
 		err := t.Truncate(size)
 		if err == nil {

@@ -171,6 +171,10 @@ func (l *SegmentLog) Truncate(offset int64) error {
 	if err != nil {
 		return err
 	}
+	kept, err := countBatches(v.file.f, pos)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
 	// A crash from here on must rescan s: move the recovery point first.
 	if err := l.storeCheckpoint(Checkpoint{LogStartOffset: lso, RecoveryPoint: s.base, EndOffset: hw, ActiveBase: s.base}); err != nil {
 		return err
@@ -191,7 +195,7 @@ func (l *SegmentLog) Truncate(offset int64) error {
 	if n := len(s.index); n > 0 {
 		s.sinceIndex = pos - int64(s.index[n-1].Position)
 	}
-	s.size, s.next, s.batches, s.indexDirty = pos, offset, -1, true
+	s.size, s.next, s.batches, s.indexDirty = pos, offset, kept, true
 	if pos == FileHeaderSize {
 		s.rollBase = 0
 	}

@@ -164,8 +164,11 @@ type segment struct {
 	index  []IndexEntry
 	tindex []TimeIndexEntry
 	// batches counts the batches held; -1 until known (a segment trusted by
-	// a clean restart is not scanned).
+	// a clean restart is not scanned; Stats counts it once).
 	batches int64
+	// appended counts noteBatch calls, so Stats can add the batches
+	// appended while it counted an unknown segment.
+	appended int64
 	// sinceIndex counts log bytes appended since the last index entry.
 	sinceIndex int64
 	// rollBase is when the segment got its first append (ms), for segment.ms.
@@ -282,9 +285,10 @@ func (l *SegmentLog) Stats() LogStats {
 	l.mu.Lock()
 	st := LogStats{Engine: EngineSegment, LogStartOffset: l.mu.lso, HighWatermark: l.mu.hw, Segments: len(l.mu.segs)}
 	type todo struct {
-		s    *segment
-		f    *sharedFile
-		size int64
+		s        *segment
+		f        *sharedFile
+		size     int64
+		appended int64
 	}
 	var unknown []todo
 	for _, s := range l.mu.segs {
@@ -294,7 +298,7 @@ func (l *SegmentLog) Stats() LogStats {
 			continue
 		}
 		s.file.ref()
-		unknown = append(unknown, todo{s, s.file, s.size})
+		unknown = append(unknown, todo{s, s.file, s.size, s.appended})
 	}
 	l.mu.Unlock()
 	for _, u := range unknown {
@@ -306,9 +310,10 @@ func (l *SegmentLog) Stats() LogStats {
 		}
 		st.Batches += n
 		l.mu.Lock()
-		// Only sealed segments are ever unknown, so the count stays true.
-		if u.s.batches < 0 && u.s.size == u.size {
-			u.s.batches = n
+		// Appends after the snapshot were counted by noteBatch; Truncate
+		// sets an exact count, so a known count is left alone.
+		if u.s.batches < 0 && u.s.file == u.f {
+			u.s.batches = n + u.s.appended - u.appended
 		}
 		l.mu.Unlock()
 	}
