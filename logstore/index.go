@@ -145,21 +145,31 @@ func ReadIndexFiles(fs vfs.FS, dir string, base, logSize, next int64) ([]IndexEn
 	return idx, tidx, nil
 }
 
-// checkIndexEntry verifies that the last offset index entry points at a
-// batch header with the offset it claims: a cheap guard against an index
-// left from before a truncation.
-func checkIndexEntry(f vfs.File, path string, base int64, idx []IndexEntry) error {
-	if len(idx) == 0 {
-		return nil
+// checkIndexTail verifies a loaded index against the .log file without a
+// full scan: the batch at the last entry must carry the offset the entry
+// claims, and the batch headers from there must end exactly at size, with
+// the next offset the log expects. This catches an index left from before a
+// truncation and a segment that ends short of the next one (a gap). The
+// walk covers about one index interval.
+func checkIndexTail(f vfs.File, path string, base int64, idx []IndexEntry, size, next int64) error {
+	pos, off := int64(FileHeaderSize), base
+	if n := len(idx); n > 0 {
+		pos, off = int64(idx[n-1].Position), base+int64(idx[n-1].RelOffset)
 	}
-	e := idx[len(idx)-1]
-	h, err := readBatchHeader(f, int64(e.Position), make([]byte, BatchHeaderSize))
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	head := make([]byte, BatchHeaderSize)
+	for first := true; pos < size; first = false {
+		h, err := readBatchHeader(f, pos, head)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if first && h.BaseOffset != off {
+			return fmt.Errorf("%w: %s: index entry points at byte %d, whose batch has offset %d, want %d", ErrCorrupt, path, pos, h.BaseOffset, off)
+		}
+		pos += int64(h.Size())
+		off = h.NextOffset()
 	}
-	if h.BaseOffset != base+int64(e.RelOffset) {
-		return fmt.Errorf("%w: %s: index entry points at byte %d, whose batch has offset %d, want %d",
-			ErrCorrupt, path, e.Position, h.BaseOffset, base+int64(e.RelOffset))
+	if pos != size || off != next {
+		return fmt.Errorf("%w: %s: batches end at byte %d offset %d, want byte %d offset %d", ErrCorrupt, path, pos, off, size, next)
 	}
 	return nil
 }

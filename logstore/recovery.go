@@ -366,7 +366,7 @@ func (l *SegmentLog) loadTrusted(s *segment, next int64) error {
 	s.next = next
 	idx, tidx, err := ReadIndexFiles(l.fs, l.dir, s.base, s.size, next)
 	if err == nil {
-		err = checkIndexEntry(s.file.f, s.path, s.base, idx)
+		err = checkIndexTail(s.file.f, s.path, s.base, idx, s.size, next)
 	}
 	if err == nil {
 		s.index, s.tindex = idx, tidx
@@ -388,7 +388,7 @@ func (l *SegmentLog) loadTrusted(s *segment, next int64) error {
 		if err == nil {
 			err = fmt.Errorf("%w: %s: scan ends at byte %d offset %d, want byte %d offset %d", ErrCorrupt, s.path, end, scanNext, size, next)
 		}
-		return fmt.Errorf("segment below the recovery point is damaged (run strata log verify): %w", err)
+		return fmt.Errorf("segment below the recovery point is damaged or followed by a gap (run strata log verify): %w", err)
 	}
 	if err := l.writeIndexFiles(s); err != nil {
 		l.log.Warn("writing rebuilt index files", "segment", s.path, "err", err)
