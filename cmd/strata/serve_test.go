@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestServeEndToEnd runs `strata serve` and drives it with the real CLI:
@@ -172,4 +174,91 @@ func httpGet(t *testing.T, url string) (int, string) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b)
+}
+
+// TestServeKill9KeepsAcknowledgedTopics kills the server with SIGKILL while
+// a client creates and deletes topics. After a restart every create that
+// was acknowledged (201) is there unless its delete was acknowledged (204),
+// and every deleted topic whose delete was acknowledged is gone.
+func TestServeKill9KeepsAcknowledgedTopics(t *testing.T) {
+	dataDir := t.TempDir()
+	for round := range 3 {
+		srv := startServer(t, dataDir)
+		acked := map[string]bool{} // name -> exists, per acknowledged responses
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			client := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("r%d-t%d", round, i)
+				body := fmt.Sprintf(`{"name":%q,"partitions":2}`, name)
+				resp, err := client.Post(srv.url+"/api/v1/topics", "application/json", strings.NewReader(body))
+				if err != nil {
+					return // killed
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusCreated {
+					acked[name] = true
+				}
+				if i%3 == 0 {
+					req, _ := http.NewRequest(http.MethodDelete, srv.url+"/api/v1/topics/"+name, nil)
+					resp, err := client.Do(req)
+					if err != nil {
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusNoContent {
+						acked[name] = false
+					}
+				}
+			}
+		}()
+		time.Sleep(time.Duration(100+100*round) * time.Millisecond)
+		if err := srv.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-srv.exited
+		close(stop)
+		<-done
+
+		srv = startServer(t, dataDir)
+		code, body := httpGet(t, srv.url+"/api/v1/topics")
+		if code != http.StatusOK {
+			t.Fatalf("list after kill -9: %d %s", code, body)
+		}
+		var list topicListJSON
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			t.Fatal(err)
+		}
+		have := map[string]topicJSON{}
+		for _, tp := range list.Topics {
+			have[tp.Name] = tp
+		}
+		created := 0
+		for name, exists := range acked {
+			tp, ok := have[name]
+			switch {
+			case exists && !ok:
+				t.Errorf("round %d: acknowledged topic %s is gone after kill -9", round, name)
+			case !exists && ok:
+				t.Errorf("round %d: topic %s came back after an acknowledged delete", round, name)
+			case ok && (tp.Partitions != 2 || len(tp.PartitionStats) != 2):
+				t.Errorf("round %d: topic %s reopened with %+v", round, name, tp)
+			}
+			if exists {
+				created++
+			}
+		}
+		t.Logf("round %d: %d acknowledged creates, %d topics after restart", round, created, len(list.Topics))
+		if created == 0 {
+			t.Errorf("round %d: no create was acknowledged before the kill; the test proved nothing", round)
+		}
+		srv.stop(t)
+	}
 }
