@@ -91,32 +91,18 @@ func segReadAll(t testing.TB, l Log, from int64) [][]byte {
 	return out
 }
 
-// segScanDir runs ScanSegment over every .log file in dir and fails the
-// test on any corruption; it returns the total batches seen.
+// segScanDir verifies every file in dir with VerifySegmentDir (ScanSegment
+// on each .log, continuity, index files) and fails the test on any
+// corruption; it returns the total batches seen.
 func segScanDir(t testing.TB, fs vfs.FS, dir string) int {
 	t.Helper()
-	names, err := fs.List(dir)
+	info, err := VerifySegmentDir(fs, dir)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("verify %s: %v", dir, err)
 	}
-	sort.Strings(names)
 	n := 0
-	for _, name := range names {
-		if _, ext, ok := ParseSegmentFileName(name); !ok || ext != SegmentExt {
-			continue
-		}
-		f, err := fs.Open(fs.PathJoin(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := f.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, _, _, err := ScanSegment(f, st.Size(), func(int64, BatchHeader, []byte) error { n++; return nil }); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		_ = f.Close()
+	for _, s := range info.Segments {
+		n += int(s.Batches)
 	}
 	return n
 }
@@ -806,5 +792,57 @@ func TestSegmentReconfigureRejectsModeChange(t *testing.T) {
 	cfg.SegmentBytes = 10
 	if err := l.Reconfigure(cfg); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("tiny segment.bytes: %v", err)
+	}
+}
+
+// TestSegmentVerifyDir checks the tools' verifier: clean on what the engine
+// writes, and the first damage named by file and byte position.
+func TestSegmentVerifyDir(t *testing.T) {
+	mem := segCopyGolden(t)
+	info, err := VerifySegmentDir(mem, "/g")
+	if err != nil {
+		t.Fatalf("golden dir: %v", err)
+	}
+	if len(info.Segments) != 2 || info.HighWatermark != 15 || info.LogStartOffset != 1 || info.Checkpoint == nil || !info.Checkpoint.Clean {
+		t.Fatalf("golden dir info: %+v", info)
+	}
+	var batches int64
+	for _, s := range info.Segments {
+		batches += s.Batches
+		if s.IndexMissing || s.TimeIndexEntries == 0 {
+			t.Fatalf("segment %d: index files not seen: %+v", s.Base, s)
+		}
+	}
+	if batches != 8 {
+		t.Fatalf("verify counted %d batches, want 8", batches)
+	}
+
+	damage := func(name string, pos int) error {
+		mem := segCopyGolden(t)
+		path := "/g/" + name
+		b, err := readWholeFile(mem, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[pos] ^= 0x40
+		segWriteMem(t, mem, path, b)
+		_, err = VerifySegmentDir(mem, "/g")
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		pos  int
+		want string
+	}{
+		{"00000000000000000000.log", 100, "00000000000000000000.log: logstore: corrupt data: at byte 24"},
+		{"00000000000000000007.log", 3, "00000000000000000007.log at byte 0"},
+		{"00000000000000000000.index", FileHeaderSize + 3, "00000000000000000000.index"},
+		{"00000000000000000007.timeindex", FileHeaderSize + 7, "00000000000000000007.timeindex"},
+		{CheckpointFileName, 20, "checkpoint: logstore: corrupt data: checkpoint CRC32C mismatch"},
+	} {
+		err := damage(tc.name, tc.pos)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("damage %s at %d: %v, want ErrCorrupt mentioning %q", tc.name, tc.pos, err, tc.want)
+		}
 	}
 }
