@@ -20,7 +20,7 @@ import (
 //	{
 //	  "magic": "strata-catalog",
 //	  "version": 1,
-//	  "next_seq": 3,
+//	  "next_seq": 65,
 //	  "topics": [ {"name": "orders", "id": [16 bytes], "seq": 1, "partitions": 3,
 //	               "configs": {"retention.ms": "3600000"}, "created_at": "..."} ]
 //	}
@@ -55,11 +55,18 @@ type FileCatalog struct {
 
 	mu struct {
 		sync.Mutex
-		closed  bool
-		nextSeq uint64
-		topics  map[string]TopicMeta
+		closed bool
+		// nextSeq is the next seq to hand out; reserved is the next_seq
+		// on disk. Seqs in [nextSeq, reserved) are handed out without a
+		// write; a crash skips them, which is allowed (never reused).
+		nextSeq, reserved uint64
+		topics            map[string]TopicMeta
 	}
 }
+
+// catalogSeqBlock is how many seqs one catalogue write reserves, so that a
+// topic create costs one write (the entry), not two.
+const catalogSeqBlock = 64
 
 var _ Catalog = (*FileCatalog)(nil)
 
@@ -73,7 +80,7 @@ func OpenFileCatalog(fs vfs.FS, dir string) (*FileCatalog, error) {
 	}
 	c := &FileCatalog{fs: fs, dir: dir, path: fs.PathJoin(dir, CatalogFileName)}
 	c.mu.topics = make(map[string]TopicMeta)
-	c.mu.nextSeq = 1
+	c.mu.nextSeq, c.mu.reserved = 1, 1
 	data, err := storeReadFile(fs, c.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -85,7 +92,7 @@ func OpenFileCatalog(fs vfs.FS, dir string) (*FileCatalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.path, err)
 	}
-	c.mu.nextSeq = cf.NextSeq
+	c.mu.nextSeq, c.mu.reserved = cf.NextSeq, cf.NextSeq
 	for _, t := range cf.Topics {
 		c.mu.topics[t.Name] = t
 	}
@@ -120,12 +127,15 @@ func (c *FileCatalog) Put(t TopicMeta) error {
 		return ErrClosed
 	}
 	old, had := c.mu.topics[t.Name]
+	oldNext, oldReserved := c.mu.nextSeq, c.mu.reserved
 	c.mu.topics[t.Name] = cloneMeta(t)
 	if t.Seq >= c.mu.nextSeq {
 		// A caller-chosen seq (meta replay, tests) must never be handed out again.
 		c.mu.nextSeq = t.Seq + 1
+		c.mu.reserved = max(c.mu.reserved, c.mu.nextSeq)
 	}
 	if err := c.writeLocked(); err != nil {
+		c.mu.nextSeq, c.mu.reserved = oldNext, oldReserved
 		if had {
 			c.mu.topics[t.Name] = old
 		} else {
@@ -155,20 +165,25 @@ func (c *FileCatalog) Delete(name string) error {
 	return nil
 }
 
-// NextSeq returns a sequence number never returned before, persisted before
-// it is returned so that a crash cannot hand it out twice.
+// NextSeq returns a sequence number never returned before. Seqs are
+// reserved on disk in blocks of catalogSeqBlock before they are handed out,
+// so a crash can skip seqs but never hand one out twice.
 func (c *FileCatalog) NextSeq() (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mu.closed {
 		return 0, ErrClosed
 	}
+	if c.mu.nextSeq >= c.mu.reserved {
+		old := c.mu.reserved
+		c.mu.reserved = c.mu.nextSeq + catalogSeqBlock
+		if err := c.writeLocked(); err != nil {
+			c.mu.reserved = old
+			return 0, err
+		}
+	}
 	seq := c.mu.nextSeq
 	c.mu.nextSeq++
-	if err := c.writeLocked(); err != nil {
-		c.mu.nextSeq = seq
-		return 0, err
-	}
 	return seq, nil
 }
 
@@ -185,7 +200,7 @@ func (c *FileCatalog) Close() error {
 func (c *FileCatalog) Path() string { return c.path }
 
 func (c *FileCatalog) writeLocked() error {
-	cf := catalogFile{Magic: catalogMagic, Version: catalogVersion, NextSeq: c.mu.nextSeq, Topics: make([]TopicMeta, 0, len(c.mu.topics))}
+	cf := catalogFile{Magic: catalogMagic, Version: catalogVersion, NextSeq: c.mu.reserved, Topics: make([]TopicMeta, 0, len(c.mu.topics))}
 	for _, name := range slices.Sorted(maps.Keys(c.mu.topics)) {
 		cf.Topics = append(cf.Topics, c.mu.topics[name])
 	}
