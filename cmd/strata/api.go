@@ -43,8 +43,9 @@ type topicListJSON struct {
 
 // createTopicRequest is POST /api/v1/topics.
 type createTopicRequest struct {
-	Name       string            `json:"name"`
-	Partitions int32             `json:"partitions"`
+	Name string `json:"name"`
+	// Partitions defaults to 1 when absent; an explicit 0 is an error.
+	Partitions *int32            `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 }
 

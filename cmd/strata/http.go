@@ -74,10 +74,11 @@ func (a *httpAPI) createTopic(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if req.Partitions == 0 {
-		req.Partitions = 1
+	partitions := int32(1)
+	if req.Partitions != nil {
+		partitions = *req.Partitions
 	}
-	t, err := a.store.CreateTopic(req.Name, req.Partitions, req.Configs)
+	t, err := a.store.CreateTopic(req.Name, partitions, req.Configs)
 	if err != nil {
 		a.writeStoreError(w, r, err)
 		return

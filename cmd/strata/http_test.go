@@ -51,6 +51,7 @@ func TestAdminAPIStatus(t *testing.T) {
 		{"POST", "/api/v1/topics", `{"name":"a/b"}`, 400, codeInvalidTopic, `'/'`},
 		{"POST", "/api/v1/topics", `{"name":""}`, 400, codeInvalidTopic, `name is empty`},
 		{"POST", "/api/v1/topics", `{"name":"x","partitions":-1}`, 400, codeInvalidPartitions, `-1`},
+		{"POST", "/api/v1/topics", `{"name":"x","partitions":0}`, 400, codeInvalidPartitions, `0, want 1`},
 		{"POST", "/api/v1/topics", `{"name":"x","configs":{"flush.ms":"-3"}}`, 400, codeInvalidConfig, `flush.ms`},
 		{"POST", "/api/v1/topics", `{"name":"x","partiton":3}`, 400, codeBadRequest, `partiton`},
 		{"POST", "/api/v1/topics", `{"name":`, 400, codeBadRequest, `bad request body`},

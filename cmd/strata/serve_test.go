@@ -93,6 +93,7 @@ func TestServeEndToEnd(t *testing.T) {
 	fails("nothing to alter", "topic", "alter", "orders")
 	fails(`-o "yaml": want table or json`, "topic", "list", "-o", "yaml")
 	fails("accepts 1 arg(s), received 0", "topic", "create")
+	fails("invalid partition count: 0", "topic", "create", "x", "-p", "0")
 
 	// Delete.
 	if out := ok("topic", "delete", "agent-7.inbox"); out != "deleted topic agent-7.inbox\n" {

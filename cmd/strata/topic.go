@@ -72,7 +72,7 @@ func (tc *topicCLI) createCommand() *cobra.Command {
 				return err
 			}
 			var t topicJSON
-			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/topics", createTopicRequest{Name: args[0], Partitions: partitions, Configs: kv}, &t); err != nil {
+			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/topics", createTopicRequest{Name: args[0], Partitions: &partitions, Configs: kv}, &t); err != nil {
 				return err
 			}
 			return tc.printTopic(cmd.OutOrStdout(), t)
