@@ -117,8 +117,9 @@ type segHarness struct {
 	now      atomic.Int64
 	acked    map[int64][]byte // base offset -> stored bytes
 	seq      int
-	sealed   []SealedSegment
 	sealedMu sync.Mutex
+	sealed   []SealedSegment
+	uploaded map[int64]bool // segments the fake tier holds
 }
 
 func (h *segHarness) SegmentSealed(s SealedSegment) {
@@ -126,7 +127,11 @@ func (h *segHarness) SegmentSealed(s SealedSegment) {
 	defer h.sealedMu.Unlock()
 	h.sealed = append(h.sealed, s)
 }
-func (h *segHarness) IsOffloaded(string, int32, int64) bool { return false }
+func (h *segHarness) IsOffloaded(_ string, _ int32, base int64) bool {
+	h.sealedMu.Lock()
+	defer h.sealedMu.Unlock()
+	return h.uploaded[base]
+}
 func (h *segHarness) OpenRemote(_ context.Context, _ string, _ int32, _, _, _ int64) (io.ReadCloser, error) {
 	return nil, ErrOffsetOutOfRange
 }
@@ -220,6 +225,7 @@ func (h *segHarness) run(t *testing.T, d *datadriven.TestData) string {
 		d.MaybeScanArgs(t, "retention-ms", &cfg.RetentionMs)
 		d.MaybeScanArgs(t, "flush-messages", &cfg.FlushMessages)
 		d.MaybeScanArgs(t, "index-interval", &interval)
+		d.MaybeScanArgs(t, "mode", &cfg.Mode)
 		h.opts = SegmentOptions{
 			FS: h.fs, Dir: h.dir, Topic: "t", Config: cfg, Offloader: h, Logger: segQuietLogger(),
 			Now: func() time.Time { return time.UnixMilli(h.now.Load()) }, IndexIntervalBytes: interval,
@@ -365,6 +371,18 @@ func (h *segHarness) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		h.sealed = nil
 		return b.String()
+
+	case "upload":
+		// The fake tier reports a segment as safely offloaded.
+		var base int64
+		d.ScanArgs(t, "base", &base)
+		h.sealedMu.Lock()
+		if h.uploaded == nil {
+			h.uploaded = map[int64]bool{}
+		}
+		h.uploaded[base] = true
+		h.sealedMu.Unlock()
+		return "ok"
 
 	case "close":
 		err := h.l.Close()
