@@ -579,13 +579,18 @@ func (l *SegmentLog) deleteSegmentFiles(s *segment) error {
 	return nil
 }
 
-// closeFiles drops the log's reference to every segment file.
+// closeFiles drops the log's reference to every segment file and releases
+// the directory lock.
 func (l *SegmentLog) closeFiles() {
 	l.mu.Lock()
 	segs := l.mu.segs
 	l.mu.segs = nil
 	l.mu.Unlock()
 	closeSegs(segs)
+	if l.lock != nil {
+		_ = l.lock.Close()
+		l.lock = nil
+	}
 }
 
 func closeSegs(segs []*segment) {

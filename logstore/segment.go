@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -28,6 +29,10 @@ type SegmentOptions struct {
 	// entries (0 = DefaultIndexIntervalBytes).
 	IndexIntervalBytes int
 }
+
+// SegmentLockFileName is the lock file an open segment log holds in its
+// directory.
+const SegmentLockFileName = "LOCK"
 
 // DefaultSegmentQueueSize is the group-commit queue depth when
 // SegmentOptions.QueueSize is 0.
@@ -123,6 +128,7 @@ type SegmentLog struct {
 	appendGate sync.RWMutex
 	gateClosed bool // guarded by appendGate
 
+	lock     io.Closer // the directory's LOCK file, held until Close
 	queue    chan *appendReq
 	wake     chan struct{} // Reconfigure pokes the writer to re-read flush.ms
 	writerWG sync.WaitGroup
@@ -219,6 +225,16 @@ func OpenSegmentLog(opts SegmentOptions) (*SegmentLog, error) {
 		wake:  make(chan struct{}, 1),
 	}
 	l.mu.cfg = opts.Config
+	if err := ensureDir(l.fs, l.dir); err != nil {
+		return nil, err
+	}
+	// One process, one writer: a second OpenSegmentLog of the directory
+	// (here or in another process) fails instead of interleaving writes.
+	lock, err := l.fs.Lock(l.fs.PathJoin(l.dir, SegmentLockFileName))
+	if err != nil {
+		return nil, fmt.Errorf("logstore: segment log %s is in use: %w", l.dir, err)
+	}
+	l.lock = lock
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err

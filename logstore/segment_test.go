@@ -864,3 +864,20 @@ func TestSegmentVerifyDir(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentDirLock checks that a partition directory has one writer: a
+// second open fails while the first log is open and works after Close.
+func TestSegmentDirLock(t *testing.T) {
+	dir := t.TempDir()
+	l := segOpen(t, vfs.Default, dir, segTestConfig(1<<20))
+	if _, err := OpenSegmentLog(SegmentOptions{Dir: dir, Config: segTestConfig(1 << 20), Logger: segQuietLogger()}); err == nil {
+		t.Fatal("second open of a directory in use succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = segOpen(t, vfs.Default, dir, segTestConfig(1<<20))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
