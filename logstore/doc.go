@@ -99,7 +99,8 @@
 //
 // # Segment engine: recovery, group commit, retention
 //
-// Recovery (OpenSegmentLog):
+// Recovery (OpenSegmentLog, which first takes the directory's LOCK file so
+// that one process writes a partition):
 //
 //  1. Leftover *.tmp files and index files without a .log are removed.
 //  2. A clean checkpoint whose activeBase and activeSize match the last
@@ -148,6 +149,9 @@
 // Retention, DeleteRecordsBefore and Truncate unlink files but a pinned
 // handle stays open until the last ReadResult closes; Truncate of a pinned
 // file writes the kept prefix to a new inode instead of cutting in place.
+//
+// VerifySegmentDir checks a directory read-only for tools: every CRC,
+// offset continuity, every index entry and the checkpoint.
 //
 // Lock order: SegmentLog.appendGate, then writeMu (the writer goroutine and
 // every operation that changes files or the segment list), then mu (the
