@@ -96,18 +96,31 @@ func TestSegmentCrashKill9(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		started := make(chan struct{})
 		lines := make(chan []string)
 		go func() {
 			var got []string
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() {
+				if len(got) == 0 {
+					close(started)
+				}
 				got = append(got, sc.Text())
+			}
+			if len(got) == 0 {
+				close(started)
 			}
 			lines <- got
 		}()
-		// Let the child get going (open + recovery), then kill it at a
+		// Wait until the child is appending (open and recovery are done:
+		// slow under -race or on a loaded machine), then kill it at a
 		// random point of its append stream.
-		time.Sleep(time.Duration(150+rng.IntN(400)) * time.Millisecond)
+		select {
+		case <-started:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: child did not start appending within 30s", round)
+		}
+		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
