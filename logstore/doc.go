@@ -105,8 +105,9 @@
 //  1. Leftover *.tmp files and index files without a .log are removed.
 //  2. A clean checkpoint whose activeBase and activeSize match the last
 //     .log file skips every scan: the indexes are loaded from their files
-//     and HW = endOffset. Open rewrites the checkpoint with the clean flag
-//     off before any append, so a crash after open never looks clean.
+//     and HW = endOffset. The checkpoint is rewritten with the clean flag
+//     off before the first append changes a byte (not at open, so idle
+//     partitions open without an fsync); until then the marker stays true.
 //  3. Otherwise the segments before the recovery point (every one of them
 //     was fsynced when it rolled) are trusted: their header is checked and
 //     their index files loaded. The segment holding the recovery point and

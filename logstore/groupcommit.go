@@ -234,6 +234,12 @@ func (l *SegmentLog) commitGroup(group []*appendReq, buf []byte) []byte {
 	active := l.mu.segs[len(l.mu.segs)-1]
 	l.mu.Unlock()
 	poisonErr := l.poisoned()
+	if l.w.checkpointStale && poisonErr == nil {
+		// Clear a clean-shutdown marker before the first byte changes.
+		if err := l.writeCheckpoint(false); err != nil {
+			poisonErr = l.poison(err)
+		}
+	}
 
 	cur := run{buf: buf[:0]}
 	next := active.next

@@ -138,6 +138,7 @@ func (l *SegmentLog) storeCheckpoint(c Checkpoint) error {
 	if err := syncDir(l.fs, l.dir); err != nil {
 		return fmt.Errorf("fsync %s: %w", l.dir, err)
 	}
+	l.w.checkpointStale = false
 	return nil
 }
 
@@ -325,10 +326,8 @@ func (l *SegmentLog) recover() error {
 	if err := syncDir(fs, l.dir); err != nil {
 		return err
 	}
-	// Clear the clean marker before any append can happen.
-	if err := l.writeCheckpoint(false); err != nil {
-		return err
-	}
+	// The clean marker is cleared before the first append (commitGroup).
+	l.w.checkpointStale = true
 	if !isNopOffloader(l.opts.Offloader) {
 		// A crash between roll and upload must not lose the upload.
 		for _, s := range segs[:len(segs)-1] {

@@ -138,6 +138,11 @@ type SegmentLog struct {
 	w struct {
 		unsynced  int64 // messages written but not fsynced
 		dirtySync bool  // bytes written since the last fsync
+		// checkpointStale is set from open until the first checkpoint
+		// write: the file on disk may still say "clean", so it must be
+		// rewritten before the first byte is appended. Deferring it to
+		// then spares idle partitions two fsyncs each at startup.
+		checkpointStale bool
 	}
 
 	mu struct {
