@@ -253,6 +253,10 @@ func (l *SegmentLog) commitGroup(group []*appendReq, buf []byte) []byte {
 			syncs = append(syncs, r)
 			continue
 		}
+		if next > math.MaxInt64-r.span() {
+			r.finish(fmt.Errorf("%w: offsets would pass the int64 limit at %d", ErrInvalidBatch, next))
+			continue
+		}
 		pending := active.size + int64(len(cur.buf))
 		if needRoll(active, pending, int64(len(r.data)), next+r.span()-1, cfg, now) {
 			if err := l.commitRun(active, &cur, cfg, now); err != nil {
