@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -879,5 +880,28 @@ func TestSegmentDirLock(t *testing.T) {
 	l = segOpen(t, vfs.Default, dir, segTestConfig(1<<20))
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSegmentOffsetOverflow checks that a log near the int64 offset limit
+// refuses an append that would pass it, and keeps working.
+func TestSegmentOffsetOverflow(t *testing.T) {
+	fs := vfs.NewMem()
+	if err := fs.MkdirAll("/o", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := int64(math.MaxInt64 - 3)
+	segWriteMem(t, fs, "/o/"+SegmentFileName(base, SegmentExt), EncodeFileHeader(SegmentMagic, base))
+	l := segOpen(t, fs, "/o", segTestConfig(1<<20))
+	defer l.Close()
+	if hw := l.HighWatermark(); hw != base {
+		t.Fatalf("hw %d, want %d", hw, base)
+	}
+	if _, err := l.Append(segBatch(t, 4, 1, "big", 1)); !errors.Is(err, ErrInvalidBatch) {
+		t.Fatalf("append past the limit: %v", err)
+	}
+	res, err := l.Append(segBatch(t, 3, 1, "fits", 1))
+	if err != nil || res.LastOffset != math.MaxInt64-1 {
+		t.Fatalf("append up to the limit: %+v %v", res, err)
 	}
 }
