@@ -77,7 +77,7 @@ func TestVerifyFindsCorruption(t *testing.T) {
 		{"bad magic", func(t *testing.T, dir string) { flip(t, filepath.Join(dir, first), 0) }, "bad magic"},
 		{"index entry", func(t *testing.T, dir string) {
 			flip(t, filepath.Join(dir, logstore.SegmentFileName(0, logstore.IndexExt)), logstore.FileHeaderSize+logstore.IndexEntrySize+7)
-		}, ".index: byte 32: entry"},
+		}, ".index at byte 32: entry"},
 		{"time index", func(t *testing.T, dir string) {
 			truncate(t, filepath.Join(dir, logstore.SegmentFileName(0, logstore.TimeIndexExt)), -1)
 		}, "not a multiple of 12"},
@@ -85,7 +85,7 @@ func TestVerifyFindsCorruption(t *testing.T) {
 			if err := os.Remove(filepath.Join(dir, logstore.SegmentFileName(6, logstore.SegmentExt))); err != nil {
 				t.Fatal(err)
 			}
-		}, "previous segment ends before offset 6"},
+		}, "00000000000000000010.log at byte 0: base offset 10 does not follow the previous segment's end 6"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,35 +4,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"strata/logstore"
 )
 
 // VerifyReport counts what Verify checked.
 type VerifyReport struct {
-	Partitions int
-	Segments   int
-	Batches    int64
-	Bytes      int64
+	Partitions int   `json:"partitions"`
+	Segments   int   `json:"segments"`
+	Batches    int64 `json:"batches"`
+	Bytes      int64 `json:"bytes"`
 	// Notes are findings that are not corruption (a missing index, which
 	// recovery rebuilds).
-	Notes []string
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ErrCorruption is wrapped by every corruption Verify reports.
 var ErrCorruption = errors.New("corruption")
 
-type batchInfo struct {
-	pos   int64
-	maxTS int64
-}
-
-// Verify checks every segment-engine partition under dataDir: each batch's
+// Verify checks every segment-engine partition under dataDir with the
+// engine's own read-only checker (logstore.VerifySegmentDir): each batch's
 // length, magic and CRC32C; offset continuity inside and across segments;
-// and every .index and .timeindex entry against the batches it points at.
-// It returns at the first corruption with an error wrapping ErrCorruption
-// that names the file and byte position.
+// every .index and .timeindex entry against the batches it points at; the
+// checkpoint's checksum. It returns at the first corruption with an error
+// wrapping ErrCorruption that names the file and byte position.
 func Verify(dataDir string, progressOut io.Writer) (VerifyReport, error) {
 	var rep VerifyReport
 	parts, err := listPartitions(dataDir)
@@ -49,89 +46,22 @@ func Verify(dataDir string, progressOut io.Writer) (VerifyReport, error) {
 	defer bar.finish()
 	for _, p := range parts {
 		rep.Partitions++
-		var next int64 = -1
-		for _, s := range p.Segments {
+		info, err := logstore.VerifySegmentDir(vfs.Default, p.Dir)
+		for _, s := range info.Segments {
 			rep.Segments++
-			batches := map[int64]batchInfo{} // relative offset -> batch
-			base, _, segNext, err := scanFile(s.Log, func(pos int64, h logstore.BatchHeader, batch []byte) error {
-				batches[h.BaseOffset] = batchInfo{pos: pos, maxTS: h.MaxTimestamp}
-				rep.Batches++
-				bar.add(int64(len(batch)))
-				return nil
-			})
-			if err != nil {
-				if errors.Is(err, logstore.ErrCorrupt) {
-					return rep, fmt.Errorf("%w: %s: %v", ErrCorruption, s.Log, err)
-				}
-				return rep, err
-			}
-			if base != s.Base {
-				return rep, fmt.Errorf("%w: %s: byte 16: header base offset %d does not match the file name", ErrCorruption, s.Log, base)
-			}
-			if next >= 0 && s.Base != next {
-				return rep, fmt.Errorf("%w: %s: byte 24: segment starts at offset %d but the previous segment ends before offset %d", ErrCorruption, s.Log, s.Base, next)
-			}
-			next = segNext
+			rep.Batches += s.Batches
 			rep.Bytes += s.Size
-			if err := verifyIndex(s, batches, &rep); err != nil {
-				return rep, err
+			bar.add(s.Size)
+			if s.IndexMissing {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s: segment %d has no index files (recovery rebuilds them)", p.Dir, s.Base))
 			}
-			if err := verifyTimeIndex(s, batches, &rep); err != nil {
-				return rep, err
+		}
+		if err != nil {
+			if errors.Is(err, logstore.ErrCorrupt) {
+				return rep, fmt.Errorf("%w: %v", ErrCorruption, err)
 			}
+			return rep, err
 		}
 	}
 	return rep, nil
-}
-
-func verifyIndex(s segmentFile, batches map[int64]batchInfo, rep *VerifyReport) error {
-	if s.Index == "" {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: no .index file (recovery rebuilds it)", s.Log))
-		return nil
-	}
-	b, err := os.ReadFile(s.Index)
-	if err != nil {
-		return err
-	}
-	base, entries, err := logstore.DecodeIndex(b)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorruption, s.Index, err)
-	}
-	if base != s.Base {
-		return fmt.Errorf("%w: %s: byte 16: header base offset %d does not match the file name", ErrCorruption, s.Index, base)
-	}
-	for i, e := range entries {
-		bi, ok := batches[s.Base+int64(e.RelOffset)]
-		if !ok || bi.pos != int64(e.Position) {
-			return fmt.Errorf("%w: %s: byte %d: entry (offset %d -> position %d) does not point at the start of that batch",
-				ErrCorruption, s.Index, logstore.FileHeaderSize+i*logstore.IndexEntrySize, s.Base+int64(e.RelOffset), e.Position)
-		}
-	}
-	return nil
-}
-
-func verifyTimeIndex(s segmentFile, batches map[int64]batchInfo, rep *VerifyReport) error {
-	if s.TimeIndex == "" {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: no .timeindex file (recovery rebuilds it)", s.Log))
-		return nil
-	}
-	b, err := os.ReadFile(s.TimeIndex)
-	if err != nil {
-		return err
-	}
-	base, entries, err := logstore.DecodeTimeIndex(b)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorruption, s.TimeIndex, err)
-	}
-	if base != s.Base {
-		return fmt.Errorf("%w: %s: byte 16: header base offset %d does not match the file name", ErrCorruption, s.TimeIndex, base)
-	}
-	for i, e := range entries {
-		bi, ok := batches[s.Base+int64(e.RelOffset)]
-		if !ok || bi.maxTS < e.Timestamp {
-			return fmt.Errorf("%w: %s: byte %d: entry (timestamp %d -> offset %d) does not match a batch with that max timestamp",
-				ErrCorruption, s.TimeIndex, logstore.FileHeaderSize+i*logstore.TimeIndexEntrySize, e.Timestamp, s.Base+int64(e.RelOffset))
-		}
-	}
-	return nil
 }
