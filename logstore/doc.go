@@ -220,4 +220,22 @@
 // queued and what the log behind had not synced (its flush.ms). The memory
 // front starts at the log behind's high watermark on open; reads below the
 // memory window go to the log behind and continue into memory.
+//
+// # Store
+//
+// Store owns one data directory: it keeps the topic catalogue (behind the
+// Catalog interface; FileCatalog until meta exists), opens each partition
+// with the engine its config names, and runs retention every
+// RetentionCheckInterval (Kafka's log.retention.check.interval.ms, 5 min).
+//
+//	<data>/LOCK                         held while a Store is open (one process per data dir)
+//	<data>/catalog.json                 FileCatalog: {"magic":"strata-catalog","version":1,...}
+//	<data>/topics/<topic>-<partition>/  segment partitions, and the segment log behind a hybrid one
+//	<data>/lite/                        the pebble database of every lite partition
+//
+// Topic creation writes the catalogue entry first, then opens partitions
+// (rolled back on failure). Deletion closes the logs and removes the data
+// before the catalogue entry: a crash midway leaves a catalogued topic with
+// fewer records (the delete can be repeated), never data that a later topic
+// of the same name would inherit.
 package logstore
