@@ -130,7 +130,10 @@
 // caller's goroutine, then queues on a bounded channel (SegmentOptions
 // QueueSize; full = the appender blocks). One writer goroutine drains the
 // queue, assigns offsets, copies the group into one buffer and issues one
-// pwrite and, per flush.messages, one fdatasync. With flush.messages=1 the
+// pwrite and, per flush.messages, one fdatasync. A lone Append (empty
+// queue, no commit in progress) commits in its own goroutine instead,
+// which saves two scheduler hand-offs; the rest then queue behind it and
+// share the next write and fsync. With flush.messages=1 the
 // HW moves and the Appends return only after the fdatasync; with N>1 they
 // return after the write, and the writer fsyncs once N messages are
 // unsynced; flush.ms=T adds a timer fsync every T ms while bytes are

@@ -143,6 +143,9 @@ type SegmentLog struct {
 		// rewritten before the first byte is appended. Deferring it to
 		// then spares idle partitions two fsyncs each at startup.
 		checkpointStale bool
+		// inlineBuf is the write buffer of Appends committed in their own
+		// goroutine (tryInline); the writer goroutine keeps its own.
+		inlineBuf []byte
 	}
 
 	mu struct {
