@@ -16,7 +16,7 @@ import (
 	"strata/logstore"
 )
 
-func newTestAPI(t *testing.T) (*httptest.Server, *atomic.Bool) {
+func newTestAPI(t testing.TB) (*httptest.Server, *atomic.Bool) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
