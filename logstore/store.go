@@ -353,7 +353,7 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]st
 	// catalogue's knowledge (a lost catalogue, a copied directory); a new
 	// topic has a new ID and must start empty.
 	s.removeStaleDirs(t, 0, partitions)
-	if err := s.catalog.Put(meta); err != nil {
+	if err := s.catalogCreate(meta); err != nil {
 		return TopicInfo{}, fmt.Errorf("logstore: create topic %q: %w", name, err)
 	}
 	t.logs, err = s.openLogs(t, 0, partitions)
@@ -466,7 +466,7 @@ func (s *Store) AlterTopicConfig(name string, set map[string]string, remove []st
 	}
 	// The catalogue is the truth: store first, so a failed Reconfigure is
 	// still applied when the log is next opened.
-	if err := s.catalog.Put(meta); err != nil {
+	if err := s.catalogReplace(meta); err != nil {
 		return TopicInfo{}, fmt.Errorf("logstore: alter topic %q: %w", name, err)
 	}
 	nt := &storeTopic{meta: meta, cfg: cfg, logs: t.logs}
@@ -505,13 +505,13 @@ func (s *Store) CreatePartitions(name string, total int32) (TopicInfo, error) {
 	meta.Partitions = total
 	nt := &storeTopic{meta: meta, cfg: t.cfg}
 	s.removeStaleDirs(nt, old, total)
-	if err := s.catalog.Put(meta); err != nil {
+	if err := s.catalogReplace(meta); err != nil {
 		return TopicInfo{}, fmt.Errorf("logstore: create partitions of %q: %w", name, err)
 	}
 	added, err := s.openLogs(nt, old, total)
 	if err != nil {
 		s.discardData(nt, old, total)
-		if perr := s.catalog.Put(t.meta); perr != nil {
+		if perr := s.catalogReplace(t.meta); perr != nil {
 			err = errors.Join(err, fmt.Errorf("logstore: roll back catalogue entry: %w", perr))
 		}
 		return TopicInfo{}, err
