@@ -89,10 +89,6 @@ type (
 		Topic     string `json:"topic"`
 		Partition *int32 `json:"partition,omitempty"`
 	}
-	partitionBody struct {
-		Topic     string `json:"topic"`
-		Partition int32  `json:"partition"`
-	}
 	topicOnlyBody struct {
 		Topic string `json:"topic"`
 	}
@@ -296,11 +292,11 @@ func (m *manifestsMachine) lookup(q any) (any, error) {
 	}
 	switch query.Op {
 	case "partition":
-		var b partitionBody
+		var b TopicPartition
 		if err := decodeQueryBody(query, &b); err != nil {
 			return nil, err
 		}
-		return append([]SegmentEntry{}, m.parts[TopicPartition{b.Topic, b.Partition}]...), nil
+		return append([]SegmentEntry{}, m.parts[b]...), nil
 	case "segment":
 		var b segmentRefBody
 		if err := decodeQueryBody(query, &b); err != nil {
@@ -434,7 +430,7 @@ func (c *Manifests) DropTopic(ctx context.Context, topic string) (int, error) {
 
 // Partition returns a partition's segments in base order (empty if none).
 func (c *Manifests) Partition(ctx context.Context, topic string, partition int32) ([]SegmentEntry, error) {
-	return readOp[[]SegmentEntry](ctx, c.p, ShardManifests, "partition", partitionBody{Topic: topic, Partition: partition})
+	return readOp[[]SegmentEntry](ctx, c.p, ShardManifests, "partition", TopicPartition{Topic: topic, Partition: partition})
 }
 
 // Segment returns one segment's entry; ok is false when there is none.

@@ -1,0 +1,253 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"strata/logstore"
+)
+
+// ErrNoObjectTier is returned by ManifestOffloader.OpenRemote: nothing
+// uploads segments or reads them back until the object tier exists (the
+// tier/cache issue); until then every segment stays local and IsOffloaded
+// is false for all of them.
+var ErrNoObjectTier = errors.New("meta: offloaded segments are not readable: there is no object tier yet")
+
+// ManifestOffloaderOptions configure a ManifestOffloader.
+type ManifestOffloaderOptions struct {
+	// QueueSize bounds the sealed segments waiting to be recorded
+	// (0 = DefaultManifestQueueSize). Full policy: block. A manifest entry
+	// may not be dropped (a sealed segment missing from the manifest is
+	// never uploaded), so when meta cannot keep up SegmentSealed blocks the
+	// log's roll until the queue has room; Blocked counts those waits.
+	QueueSize int
+	// RetryBackoff is the first wait after a failed proposal (0 = 100ms);
+	// it doubles up to MaxRetryBackoff (0 = 5s). A proposal that fails
+	// (no quorum, shard not ready) is retried until it succeeds or the
+	// offloader closes; a rejection is not retried.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// ReadTimeout bounds IsOffloaded's read (0 = 5s).
+	ReadTimeout time.Duration
+	Logger      *slog.Logger // nil = slog.Default()
+}
+
+// DefaultManifestQueueSize is ManifestOffloaderOptions.QueueSize's default.
+const DefaultManifestQueueSize = 1024
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *ManifestOffloaderOptions) EnsureDefaults() {
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultManifestQueueSize
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 100 * time.Millisecond
+	}
+	if o.MaxRetryBackoff <= 0 {
+		o.MaxRetryBackoff = 5 * time.Second
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Validate checks the options after EnsureDefaults.
+func (o *ManifestOffloaderOptions) Validate() error {
+	if o.MaxRetryBackoff < o.RetryBackoff {
+		return fmt.Errorf("meta: manifest offloader: max retry backoff %v is below the first backoff %v", o.MaxRetryBackoff, o.RetryBackoff)
+	}
+	return nil
+}
+
+// ManifestOffloader is the logstore.Offloader that records every sealed
+// segment in the manifest (add_segment, state local), asynchronously: the
+// log's roll only queues the segment; one worker goroutine reads the file
+// (offsets, size, CRC32C through ScanSegmentFile, so the entry agrees with
+// what ReconcilePartition computes) and proposes it. It uploads nothing:
+// the tier issue adds the uploader, which moves entries through uploading
+// to offloaded; IsOffloaded reads that state.
+//
+// Entries lost in the queue by a crash or Close are not lost for good: on
+// open the segment log announces again every sealed segment IsOffloaded
+// denies, and ReconcilePartition adds sealed files the manifest lacks.
+type ManifestOffloader struct {
+	c     *Manifests
+	opts  ManifestOffloaderOptions
+	queue chan offloadItem
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	recorded atomic.Int64 // entries added (or found identical)
+	refused  atomic.Int64 // entries the manifest rejected, or files that would not scan
+	blocked  atomic.Int64 // SegmentSealed calls that found the queue full
+
+	closeOnce sync.Once
+}
+
+type offloadItem struct {
+	seg     logstore.SealedSegment
+	flushed chan struct{} // set: a Flush marker, closed when reached
+}
+
+var _ logstore.Offloader = (*ManifestOffloader)(nil)
+
+// NewManifestOffloader starts an offloader that records into c.
+func NewManifestOffloader(c *Manifests, opts ManifestOffloaderOptions) (*ManifestOffloader, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &ManifestOffloader{c: c, opts: opts, queue: make(chan offloadItem, opts.QueueSize), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go o.run()
+	return o, nil
+}
+
+// SegmentSealed queues seg to be recorded. It does no I/O; when the queue
+// is full it blocks until there is room (see QueueSize) or the offloader
+// closes.
+func (o *ManifestOffloader) SegmentSealed(seg logstore.SealedSegment) {
+	o.enqueue(offloadItem{seg: seg})
+}
+
+func (o *ManifestOffloader) enqueue(it offloadItem) bool {
+	select {
+	case o.queue <- it:
+		return true
+	default:
+	}
+	o.blocked.Add(1)
+	select {
+	case o.queue <- it:
+		return true
+	case <-o.ctx.Done():
+		return false
+	}
+}
+
+// IsOffloaded reads the segment's manifest state (a linearizable read,
+// bounded by ReadTimeout). Any failure answers false: the local copy stays.
+func (o *ManifestOffloader) IsOffloaded(topic string, partition int32, baseOffset int64) bool {
+	ctx, cancel := context.WithTimeout(o.ctx, o.opts.ReadTimeout)
+	defer cancel()
+	e, ok, err := o.c.Segment(ctx, topic, partition, baseOffset)
+	if err != nil {
+		o.opts.Logger.Warn("manifest read failed; keeping the local segment", "topic", topic, "partition", partition, "base", baseOffset, "err", err)
+		return false
+	}
+	return ok && e.State == SegmentOffloaded
+}
+
+// OpenRemote fails with ErrNoObjectTier: reading offloaded data needs the
+// object tier.
+func (o *ManifestOffloader) OpenRemote(_ context.Context, topic string, partition int32, baseOffset, _, _ int64) (io.ReadCloser, error) {
+	return nil, fmt.Errorf("%w (%s-%d segment %d)", ErrNoObjectTier, topic, partition, baseOffset)
+}
+
+// Flush waits until every segment queued before the call has been
+// recorded or refused.
+func (o *ManifestOffloader) Flush(ctx context.Context) error {
+	it := offloadItem{flushed: make(chan struct{})}
+	if !o.enqueue(it) {
+		return fmt.Errorf("meta: manifest offloader closed")
+	}
+	select {
+	case <-it.flushed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-o.done:
+		return fmt.Errorf("meta: manifest offloader closed")
+	}
+}
+
+// ManifestOffloaderStats are the offloader's counters.
+type ManifestOffloaderStats struct {
+	Recorded, Refused, Blocked int64
+	Queued                     int
+}
+
+// Stats returns the counters and the current queue depth.
+func (o *ManifestOffloader) Stats() ManifestOffloaderStats {
+	return ManifestOffloaderStats{Recorded: o.recorded.Load(), Refused: o.refused.Load(), Blocked: o.blocked.Load(), Queued: len(o.queue)}
+}
+
+// Close stops the worker. Segments still queued are not recorded; the
+// next open's re-announcement and reconciliation record them.
+func (o *ManifestOffloader) Close() error {
+	o.closeOnce.Do(func() {
+		o.cancel()
+		<-o.done
+		if n := len(o.queue); n > 0 {
+			o.opts.Logger.Info("manifest offloader closed with sealed segments unrecorded; reconciliation adds them at the next start", "segments", n)
+		}
+	})
+	return nil
+}
+
+func (o *ManifestOffloader) run() {
+	defer close(o.done)
+	for {
+		select {
+		case <-o.ctx.Done():
+			return
+		case it := <-o.queue:
+			if it.flushed != nil {
+				close(it.flushed)
+				continue
+			}
+			o.record(it.seg)
+		}
+	}
+}
+
+// record adds one sealed segment, retrying proposals that fail.
+func (o *ManifestOffloader) record(seg logstore.SealedSegment) {
+	log := o.opts.Logger.With("topic", seg.Topic, "partition", seg.Partition, "base", seg.BaseOffset)
+	if seg.LastOffset < seg.BaseOffset {
+		return // an empty segment holds no offsets
+	}
+	e, err := ScanSegmentFile(seg.Path)
+	if err != nil {
+		o.refused.Add(1)
+		log.Error("sealed segment not recorded in the manifest: cannot read it", "path", seg.Path, "err", err)
+		return
+	}
+	if e.Base != seg.BaseOffset || e.Last != seg.LastOffset || e.Size != seg.Size {
+		log.Warn("sealed segment file differs from the roll's description; recording the file",
+			"path", seg.Path, "file_last", e.Last, "file_size", e.Size, "last", seg.LastOffset, "size", seg.Size)
+	}
+	backoff := o.opts.RetryBackoff
+	for {
+		_, err := o.c.AddSegment(o.ctx, seg.Topic, seg.Partition, e)
+		switch {
+		case err == nil:
+			o.recorded.Add(1)
+			return
+		case errors.Is(err, ErrRejected):
+			o.refused.Add(1)
+			log.Error("manifest refused a sealed segment; ReconcilePartition will report it", "err", err)
+			return
+		case o.ctx.Err() != nil:
+			return
+		}
+		log.Warn("recording a sealed segment failed; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-o.ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, o.opts.MaxRetryBackoff)
+	}
+}
