@@ -26,6 +26,10 @@ import (
 // API) answer 503.
 var ErrNoQuorum = errors.New("meta: no quorum")
 
+// ErrMembership marks a membership change that raft refuses: the ID is a
+// member at another address, or was removed (a removed ID never returns).
+var ErrMembership = errors.New("meta: membership change refused")
+
 // ErrClosed is returned by a Node after Close.
 var ErrClosed = errors.New("meta: node closed")
 
@@ -240,8 +244,14 @@ func OpenNode(opts NodeOptions) (*Node, error) {
 	nhc.Expert.LogDB.Shards = nodeHostLogDBShards
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
-		if strings.Contains(err.Error(), "lock") {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "lock"):
 			return nil, fmt.Errorf("meta: cannot lock %s (is another strata using it?): %w", opts.Dir, err)
+		case strings.Contains(msg, "not the owner"):
+			return nil, fmt.Errorf("meta: %s was created by a node with another raft address; a node's raft address is part of its identity "+
+				"(start it with the raft address it was created with): %w", opts.Dir, err)
+		case strings.Contains(msg, "hostname changed"):
+			return nil, fmt.Errorf("meta: %s was created on a host with another hostname; Dragonboat ties its directory to the hostname: %w", opts.Dir, err)
 		}
 		return nil, fmt.Errorf("meta: start raft node %d at %s (dir %s): %w", opts.NodeID, opts.RaftAddr, opts.Dir, err)
 	}
@@ -461,10 +471,10 @@ func (n *Node) AddNode(ctx context.Context, id uint64, raftAddr string) error {
 				if a == raftAddr {
 					return nil
 				}
-				return &permanentError{fmt.Errorf("meta: node %d is a member at %s already, not %s", id, a, raftAddr)}
+				return &permanentError{fmt.Errorf("%w: node %d is a member at %s already, not %s", ErrMembership, id, a, raftAddr)}
 			}
 			if _, gone := m.Removed[id]; gone {
-				return &permanentError{fmt.Errorf("meta: node %d was removed; a removed ID cannot come back, use a new one", id)}
+				return &permanentError{fmt.Errorf("%w: node %d was removed; a removed ID cannot come back, use a new one", ErrMembership, id)}
 			}
 			return n.nh.SyncRequestAddReplica(actx, shard, id, raftAddr, m.ConfigChangeID)
 		})

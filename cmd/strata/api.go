@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"strata/logstore"
+	"strata/meta"
 )
 
 // JSON bodies of the admin API (/api/v1). The CLI decodes the same types,
@@ -62,6 +63,20 @@ type createPartitionsRequest struct {
 	Count int32 `json:"count"`
 }
 
+// clusterJSON is GET /api/v1/cluster: this node's view (members and
+// leader per shard, applied index and lag, registered nodes and their
+// liveness) and whether it has a meta quorum now.
+type clusterJSON struct {
+	meta.ClusterStatus
+	Ready bool `json:"ready"`
+}
+
+// addNodeRequest is POST /api/v1/cluster/nodes (and its 201 response).
+type addNodeRequest struct {
+	ID       uint64 `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+}
+
 // errorJSON is every error response: a message for people, a stable code
 // for scripts.
 type errorJSON struct {
@@ -79,6 +94,8 @@ const (
 	codeBadRequest        = "bad_request"
 	codeNotFound          = "not_found"
 	codeUnavailable       = "unavailable"
+	codeNoQuorum          = "no_quorum"
+	codeMembership        = "membership"
 	codeInternal          = "internal"
 )
 
@@ -95,7 +112,11 @@ func errorStatus(err error) (int, string) {
 		return http.StatusConflict, codeTopicExists
 	case errors.Is(err, logstore.ErrUnknownTopic):
 		return http.StatusNotFound, codeUnknownTopic
-	case errors.Is(err, logstore.ErrClosed):
+	case errors.Is(err, meta.ErrNoQuorum):
+		return http.StatusServiceUnavailable, codeNoQuorum
+	case errors.Is(err, meta.ErrMembership):
+		return http.StatusConflict, codeMembership
+	case errors.Is(err, logstore.ErrClosed), errors.Is(err, meta.ErrClosed):
 		return http.StatusServiceUnavailable, codeUnavailable
 	default:
 		return http.StatusInternalServerError, codeInternal

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ const (
 	keyMQTTWSAddr             = "mqtt-ws-addr"
 	keyFlightAddr             = "flight-addr"
 	keyRaftAddr               = "raft-addr"
+	keyNodeID                 = "node-id"
+	keyPeers                  = "peers"
+	keyJoin                   = "join"
 	keyRetentionCheckInterval = "retention-check-interval"
 	keyShutdownTimeout        = "shutdown-timeout"
 	keyLogLevel               = "log-level"
@@ -49,6 +53,9 @@ type Config struct {
 	MQTTWSAddr             string        `yaml:"mqtt-ws-addr"`
 	FlightAddr             string        `yaml:"flight-addr"`
 	RaftAddr               string        `yaml:"raft-addr"`
+	NodeID                 uint64        `yaml:"node-id"`
+	Peers                  string        `yaml:"peers"`
+	Join                   bool          `yaml:"join"`
 	RetentionCheckInterval time.Duration `yaml:"retention-check-interval"`
 	ShutdownTimeout        time.Duration `yaml:"shutdown-timeout"`
 	LogLevel               string        `yaml:"log-level"`
@@ -71,6 +78,7 @@ func DefaultConfig() Config {
 		MQTTWSAddr:             "127.0.0.1:8083",
 		FlightAddr:             "127.0.0.1:8815",
 		RaftAddr:               "127.0.0.1:7100",
+		NodeID:                 1,
 		RetentionCheckInterval: 5 * time.Minute,
 		ShutdownTimeout:        30 * time.Second,
 		LogLevel:               "info",
@@ -101,6 +109,26 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("%s is empty", keyDataDir)
 	}
+	if c.RaftAddr == "" {
+		return fmt.Errorf("%s is empty: meta (Dragonboat) needs a raft listener; a single node can use a loopback address such as 127.0.0.1:7100", keyRaftAddr)
+	}
+	if c.NodeID == 0 {
+		return fmt.Errorf("%s=0: node IDs start at 1", keyNodeID)
+	}
+	peers, err := c.PeerMap()
+	if err != nil {
+		return err
+	}
+	if len(peers) > 0 {
+		if c.Join {
+			return fmt.Errorf("%s and %s are both set: a joining node takes its members from the cluster", keyJoin, keyPeers)
+		}
+		if a, ok := peers[c.NodeID]; !ok {
+			return fmt.Errorf("%s=%q does not list this node (%s=%d)", keyPeers, c.Peers, keyNodeID, c.NodeID)
+		} else if a != c.RaftAddr {
+			return fmt.Errorf("%s gives node %d the address %s, but %s is %s", keyPeers, c.NodeID, a, keyRaftAddr, c.RaftAddr)
+		}
+	}
 	for _, l := range c.listeners() {
 		if l.addr == "" {
 			continue
@@ -124,6 +152,31 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// PeerMap parses Peers, "1=host:port,2=host:port", into node ID -> raft
+// address; empty gives an empty map (a single node).
+func (c Config) PeerMap() (map[uint64]string, error) {
+	out := map[uint64]string{}
+	if strings.TrimSpace(c.Peers) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(c.Peers, ",") {
+		idStr, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		id, err := strconv.ParseUint(strings.TrimSpace(idStr), 10, 64)
+		if !ok || err != nil || id == 0 {
+			return nil, fmt.Errorf("%s=%q: %q is not ID=host:port with an ID from 1", keyPeers, c.Peers, part)
+		}
+		addr = strings.TrimSpace(addr)
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%s=%q: node %d: %q is not host:port", keyPeers, c.Peers, id, addr)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("%s=%q: node %d is listed twice", keyPeers, c.Peers, id)
+		}
+		out[id] = addr
+	}
+	return out, nil
+}
+
 // YAML renders c as a strata.yaml, durations as Go duration strings.
 func (c Config) YAML() ([]byte, error) {
 	type printable struct {
@@ -135,6 +188,9 @@ func (c Config) YAML() ([]byte, error) {
 		MQTTWSAddr             string `yaml:"mqtt-ws-addr"`
 		FlightAddr             string `yaml:"flight-addr"`
 		RaftAddr               string `yaml:"raft-addr"`
+		NodeID                 uint64 `yaml:"node-id"`
+		Peers                  string `yaml:"peers"`
+		Join                   bool   `yaml:"join"`
 		RetentionCheckInterval string `yaml:"retention-check-interval"`
 		ShutdownTimeout        string `yaml:"shutdown-timeout"`
 		LogLevel               string `yaml:"log-level"`
@@ -143,6 +199,7 @@ func (c Config) YAML() ([]byte, error) {
 	out, err := yaml.Marshal(printable{
 		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, KafkaAddr: c.KafkaAddr, MQTTAddr: c.MQTTAddr,
 		MQTTTLSAddr: c.MQTTTLSAddr, MQTTWSAddr: c.MQTTWSAddr, FlightAddr: c.FlightAddr, RaftAddr: c.RaftAddr,
+		NodeID: c.NodeID, Peers: c.Peers, Join: c.Join,
 		RetentionCheckInterval: c.RetentionCheckInterval.String(), ShutdownTimeout: c.ShutdownTimeout.String(),
 		LogLevel: c.LogLevel, LogFormat: c.LogFormat,
 	})
@@ -168,7 +225,10 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String(keyMQTTTLSAddr, d.MQTTTLSAddr, "MQTT over TLS listener (empty disables)")
 	fs.String(keyMQTTWSAddr, d.MQTTWSAddr, "MQTT over WebSocket listener, path /mqtt (empty disables)")
 	fs.String(keyFlightAddr, d.FlightAddr, "Arrow Flight listener (empty disables)")
-	fs.String(keyRaftAddr, d.RaftAddr, "Raft listener (empty disables)")
+	fs.String(keyRaftAddr, d.RaftAddr, "Raft listener of meta (Dragonboat); required, and the address other nodes reach this one at")
+	fs.Uint64(keyNodeID, d.NodeID, "this node's ID in the meta cluster (1 and up, unique per cluster)")
+	fs.String(keyPeers, d.Peers, "initial cluster members, ID=raft-addr comma-separated, this node included (empty: a single node); used on the first start only")
+	fs.Bool(keyJoin, d.Join, "join a running cluster that `strata cluster add-node` added this node to; first start only")
 	fs.Duration(keyRetentionCheckInterval, d.RetentionCheckInterval, "how often retention runs on every log")
 	fs.Duration(keyShutdownTimeout, d.ShutdownTimeout, "how long shutdown waits for HTTP requests to finish")
 	fs.String(keyLogLevel, d.LogLevel, "log level: debug, info, warn, error")
@@ -178,7 +238,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 // fileKeys are the keys a config file may set: every config key but
 // "config" itself.
 var fileKeys = []string{keyDataDir, keyHTTPAddr, keyKafkaAddr, keyMQTTAddr, keyMQTTTLSAddr, keyMQTTWSAddr, keyFlightAddr,
-	keyRaftAddr, keyRetentionCheckInterval, keyShutdownTimeout, keyLogLevel, keyLogFormat}
+	keyRaftAddr, keyNodeID, keyPeers, keyJoin, keyRetentionCheckInterval, keyShutdownTimeout, keyLogLevel, keyLogFormat}
 
 // loadConfig resolves the effective config: flag > STRATA_* env > config
 // file (--config, or ./strata.yaml if present) > default.
@@ -219,6 +279,7 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		MQTTWSAddr:  v.GetString(keyMQTTWSAddr),
 		FlightAddr:  v.GetString(keyFlightAddr),
 		RaftAddr:    v.GetString(keyRaftAddr),
+		Peers:       v.GetString(keyPeers),
 		LogLevel:    strings.ToLower(v.GetString(keyLogLevel)),
 		LogFormat:   strings.ToLower(v.GetString(keyLogFormat)),
 	}
@@ -226,6 +287,12 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		c.File = path
 	}
 	var err error
+	if c.NodeID, err = getUint(v, keyNodeID); err != nil {
+		return Config{}, err
+	}
+	if c.Join, err = getBool(v, keyJoin); err != nil {
+		return Config{}, err
+	}
 	if c.RetentionCheckInterval, err = getDuration(v, keyRetentionCheckInterval); err != nil {
 		return Config{}, err
 	}
@@ -250,6 +317,38 @@ func getDuration(v *viper.Viper, key string) (time.Duration, error) {
 	default:
 		return 0, fmt.Errorf("%s=%v is not a duration (like 30s or 5m)", key, x)
 	}
+}
+
+// getUint parses an unsigned integer key strictly.
+func getUint(v *viper.Viper, key string) (uint64, error) {
+	switch x := v.Get(key).(type) {
+	case uint64:
+		return x, nil
+	case int:
+		if x >= 0 {
+			return uint64(x), nil
+		}
+	case string:
+		n, err := strconv.ParseUint(strings.TrimSpace(x), 10, 64)
+		if err == nil {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s=%v is not a non-negative integer", key, v.Get(key))
+}
+
+// getBool parses a boolean key strictly.
+func getBool(v *viper.Viper, key string) (bool, error) {
+	switch x := v.Get(key).(type) {
+	case bool:
+		return x, nil
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(x))
+		if err == nil {
+			return b, nil
+		}
+	}
+	return false, fmt.Errorf("%s=%v is not true or false", key, v.Get(key))
 }
 
 // checkFileKeys rejects keys in the config file that no flag defines, so a

@@ -23,7 +23,7 @@ func TestConfigPrecedence(t *testing.T) {
 			name: "defaults",
 			want: []string{"data-dir: ./data", "http-addr: 127.0.0.1:8080", "kafka-addr: 127.0.0.1:9092", "mqtt-addr: 127.0.0.1:1883",
 				"mqtt-tls-addr: 127.0.0.1:8883", "mqtt-ws-addr: 127.0.0.1:8083", "flight-addr: 127.0.0.1:8815", "raft-addr: 127.0.0.1:7100",
-				"retention-check-interval: 5m0s", "shutdown-timeout: 30s", "log-level: info", "log-format: text"},
+				"node-id: 1", `peers: ""`, "join: false", "retention-check-interval: 5m0s", "shutdown-timeout: 30s", "log-level: info", "log-format: text"},
 		},
 		{
 			name: "file over default",
@@ -56,6 +56,16 @@ func TestConfigPrecedence(t *testing.T) {
 			other: "http-addr: 127.0.0.1:9004\n",
 			args:  []string{"--config", "other.yaml"},
 			want:  []string{"http-addr: 127.0.0.1:9004", "log-level: info"},
+		},
+		{
+			name: "cluster keys",
+			file: "node-id: 2\npeers: 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103\nraft-addr: 127.0.0.1:7102\n",
+			want: []string{"node-id: 2", "peers: 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103", "raft-addr: 127.0.0.1:7102"},
+		},
+		{
+			name: "join from env",
+			env:  []string{"STRATA_JOIN=true", "STRATA_NODE_ID=4"},
+			want: []string{"join: true", "node-id: 4"},
 		},
 		{
 			name:  "STRATA_CONFIG names another file",
@@ -104,6 +114,14 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad address", args: []string{"--kafka-addr", "9092"}, want: `kafka-addr="9092" is not host:port`},
 		{name: "bad log level", env: []string{"STRATA_LOG_LEVEL=loud"}, want: `log-level="loud"`},
 		{name: "bad log format", args: []string{"--log-format", "xml"}, want: `log-format="xml", want text or json`},
+		{name: "empty raft address", args: []string{"--raft-addr="}, want: "raft-addr is empty: meta (Dragonboat) needs a raft listener"},
+		{name: "node id 0", args: []string{"--node-id", "0"}, want: "node-id=0: node IDs start at 1"},
+		{name: "node id not a number", env: []string{"STRATA_NODE_ID=one"}, want: `node-id=one is not a non-negative integer`},
+		{name: "bad join", env: []string{"STRATA_JOIN=maybe"}, want: `join=maybe is not true or false`},
+		{name: "bad peers", args: []string{"--peers", "1:127.0.0.1:7100"}, want: `is not ID=host:port`},
+		{name: "peers without this node", args: []string{"--peers", "2=127.0.0.1:7102"}, want: "does not list this node (node-id=1)"},
+		{name: "peers disagree with raft-addr", args: []string{"--peers", "1=127.0.0.1:7101"}, want: "gives node 1 the address 127.0.0.1:7101, but raft-addr is 127.0.0.1:7100"},
+		{name: "join with peers", args: []string{"--join", "--peers", "1=127.0.0.1:7100"}, want: "join and peers are both set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

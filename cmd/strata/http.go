@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -14,14 +17,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"strata/logstore"
+	"strata/meta"
 )
 
 // maxRequestBody caps an admin request body: they are small JSON objects.
 const maxRequestBody = 1 << 20
 
-// httpAPI serves /healthz, /readyz, /metrics and the admin API over a Store.
+// httpAPI serves /healthz, /readyz, /metrics and the admin API over a
+// Store and this node's meta Node.
 type httpAPI struct {
 	store    *logstore.Store
+	node     *meta.Node
 	gatherer prometheus.Gatherer
 	log      *slog.Logger
 	// ready is true once the store is open and until shutdown begins.
@@ -40,6 +46,9 @@ func (a *httpAPI) handler() http.Handler {
 	mux.HandleFunc("PATCH /api/v1/topics/{name}", a.alterTopic)
 	mux.HandleFunc("DELETE /api/v1/topics/{name}", a.deleteTopic)
 	mux.HandleFunc("POST /api/v1/topics/{name}/partitions", a.createPartitions)
+	mux.HandleFunc("GET /api/v1/cluster", a.clusterStatus)
+	mux.HandleFunc("POST /api/v1/cluster/nodes", a.addNode)
+	mux.HandleFunc("DELETE /api/v1/cluster/nodes/{id}", a.removeNode)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -51,14 +60,78 @@ func (a *httpAPI) healthz(w http.ResponseWriter, _ *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-func (a *httpAPI) readyz(w http.ResponseWriter, _ *http.Request) {
+// readyzTimeout bounds the quorum check of /readyz.
+const readyzTimeout = 2 * time.Second
+
+// readyz is 200 while the server runs and this node's meta has a quorum
+// (a linearizable read succeeds), 503 otherwise.
+func (a *httpAPI) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !a.ready.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "not ready\n")
 		return
 	}
+	if a.node != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
+		defer cancel()
+		if !a.node.Ready(ctx) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "not ready: no meta quorum\n")
+			return
+		}
+	}
 	io.WriteString(w, "ready\n")
+}
+
+// clusterStatus is GET /api/v1/cluster: this node's view of the meta
+// cluster, and whether it has a quorum now.
+func (a *httpAPI) clusterStatus(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
+	defer cancel()
+	ready := a.node.Ready(ctx)
+	writeJSON(w, http.StatusOK, clusterJSON{ClusterStatus: a.node.Status(), Ready: ready})
+}
+
+// membershipTimeout bounds a membership change: one raft config change
+// per shard.
+const membershipTimeout = 30 * time.Second
+
+func (a *httpAPI) addNode(w http.ResponseWriter, r *http.Request) {
+	var req addNodeRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.ID == 0 {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "id: node IDs start at 1")
+		return
+	}
+	if _, _, err := net.SplitHostPort(req.RaftAddr); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("raft_addr %q is not host:port", req.RaftAddr))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), membershipTimeout)
+	defer cancel()
+	if err := a.node.AddNode(ctx, req.ID, req.RaftAddr); err != nil {
+		a.writeStoreError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, req)
+}
+
+func (a *httpAPI) removeNode(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil || id == 0 {
+		writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("node id %q: want an integer from 1", r.PathValue("id")))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), membershipTimeout)
+	defer cancel()
+	if err := a.node.RemoveNode(ctx, id); err != nil {
+		a.writeStoreError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *httpAPI) listTopics(w http.ResponseWriter, _ *http.Request) {

@@ -90,6 +90,16 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// raftAddrs keeps one raft address per data directory: a meta node's raft
+// address is part of its identity, so a restart must reuse it.
+var raftAddrs sync.Map
+
+func raftAddrFor(t *testing.T, dataDir string) string {
+	t.Helper()
+	a, _ := raftAddrs.LoadOrStore(dataDir, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	return a.(string)
+}
+
 // server is a `strata serve` child process.
 type server struct {
 	cmd    *exec.Cmd
@@ -113,8 +123,9 @@ func (s *server) log() string {
 	return s.stderr.String()
 }
 
-// startServer starts `strata serve` on dataDir with only the HTTP listener
-// (on a free loopback port) and waits until /readyz says 200. The port was
+// startServer starts `strata serve` on dataDir with only the HTTP and raft
+// listeners (on free loopback ports; a single meta node) and waits until
+// /readyz says 200. The port was
 // free a moment before; if another process took it meanwhile, it retries.
 func startServer(t *testing.T, dataDir string) *server {
 	t.Helper()
@@ -131,9 +142,10 @@ func startServer(t *testing.T, dataDir string) *server {
 
 func tryStartServer(t *testing.T, dataDir string) (*server, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	raftAddr := raftAddrFor(t, dataDir)
 	s := &server{url: "http://" + addr, exited: make(chan struct{})}
 	s.cmd = exec.Command(strataBin, "serve", "--data-dir", dataDir, "--http-addr", addr,
-		"--kafka-addr=", "--mqtt-addr=", "--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=", "--raft-addr=",
+		"--kafka-addr=", "--mqtt-addr=", "--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=", "--raft-addr", raftAddr,
 		"--log-level", "debug")
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Env = cleanEnv()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"strata/logstore"
+	"strata/meta"
 )
 
 func newServeCommand() *cobra.Command {
@@ -76,24 +78,39 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "strata"}),
 		buildInfoCollector(v, rev, gv),
 	)
+	node, catalog, err := openMeta(ctx, cfg, log)
+	if err != nil || node == nil {
+		return err // node == nil: stopped by a signal while waiting for a quorum
+	}
+	closeMeta := func() error {
+		return errors.Join(catalog.Close(), node.Close())
+	}
 	store, err := logstore.OpenStore(logstore.StoreOptions{
 		Dir:                    cfg.DataDir,
+		Catalog:                catalog,
 		Logger:                 log,
 		RetentionCheckInterval: cfg.RetentionCheckInterval,
 		Registerer:             reg,
 	})
 	if err != nil {
-		return err
+		return errors.Join(err, closeMeta())
 	}
+	// Topics created, changed or deleted through another node: open or
+	// remove their partitions here. Runs on the node's notifier goroutine.
+	node.OnTopicsChanged(func() {
+		if err := store.Reconcile(); err != nil && !errors.Is(err, logstore.ErrClosed) {
+			log.Error("reconciling the store with the meta catalogue", "err", err)
+		}
+	})
 
 	var ready atomic.Bool
-	api := &httpAPI{store: store, gatherer: reg, log: log, ready: &ready}
+	api := &httpAPI{store: store, node: node, gatherer: reg, log: log, ready: &ready}
 	var srv *http.Server
 	httpErr := make(chan error, 1)
 	if cfg.HTTPAddr != "" {
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
-			return errors.Join(fmt.Errorf("%s: %w", keyHTTPAddr, err), store.Close())
+			return errors.Join(fmt.Errorf("%s: %w", keyHTTPAddr, err), store.Close(), closeMeta())
 		}
 		srv = &http.Server{
 			Handler:           api.handler(),
@@ -105,6 +122,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("listening", "listener", "http", "addr", ln.Addr().String())
 	}
 	for _, l := range cfg.listeners()[1:] {
+		if l.key == keyRaftAddr {
+			continue // meta's, open since openMeta
+		}
 		if l.addr == "" {
 			log.Info("listener disabled", "listener", l.name)
 			continue
@@ -133,10 +153,71 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cancel()
 	}
 	if err := store.Close(); err != nil {
-		return errors.Join(runErr, fmt.Errorf("close store: %w", err))
+		runErr = errors.Join(runErr, fmt.Errorf("close store: %w", err))
+	}
+	if err := closeMeta(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("close meta: %w", err))
 	}
 	log.Info("strata stopped")
 	return runErr
+}
+
+// MetaDirName is meta's directory (the Dragonboat NodeHost) under the data directory.
+const MetaDirName = "meta"
+
+// quorumLogInterval is how often start-up says it is still waiting for a
+// meta quorum (the other nodes of a cluster are not up yet).
+const quorumLogInterval = 5 * time.Second
+
+// openMeta starts this node's meta replica, waits until it reaches a
+// quorum (a single node: its own election, about a second), and imports
+// a pre-meta catalog.json. A signal while waiting returns nil, nil, nil.
+func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Node, *meta.Catalog, error) {
+	peers, err := cfg.PeerMap()
+	if err != nil {
+		return nil, nil, err
+	}
+	node, err := meta.OpenNode(meta.NodeOptions{
+		NodeID:   cfg.NodeID,
+		RaftAddr: cfg.RaftAddr,
+		Peers:    peers,
+		Join:     cfg.Join,
+		Dir:      filepath.Join(cfg.DataDir, MetaDirName),
+		ClientAddrs: map[string]string{
+			meta.ProtoHTTP: cfg.HTTPAddr, meta.ProtoKafka: cfg.KafkaAddr, meta.ProtoMQTT: cfg.MQTTAddr, meta.ProtoFlight: cfg.FlightAddr,
+		},
+		Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("listening", "listener", "raft", "addr", cfg.RaftAddr)
+	catalog, err := meta.NewCatalog(node, meta.CatalogOptions{})
+	if err != nil {
+		return nil, nil, errors.Join(err, node.Close())
+	}
+	start := time.Now()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, quorumLogInterval)
+		ok := node.Ready(rctx)
+		cancel()
+		if ok {
+			break
+		}
+		if ctx.Err() != nil {
+			log.Info("shutting down", "cause", context.Cause(ctx))
+			err := errors.Join(catalog.Close(), node.Close())
+			log.Info("strata stopped")
+			return nil, nil, err
+		}
+		log.Warn("waiting for a meta quorum (are the other nodes up?)", "node_id", cfg.NodeID, "peers", cfg.Peers,
+			"waited", time.Since(start).Round(time.Second))
+	}
+	log.Info("meta ready", "node_id", cfg.NodeID, "after", time.Since(start).Round(time.Millisecond))
+	if _, err := catalog.ImportFile(nil, cfg.DataDir, log); err != nil {
+		return nil, nil, errors.Join(err, catalog.Close(), node.Close())
+	}
+	return node, catalog, nil
 }
 
 // buildInfoCollector exports strata_build_info{version,commit,goversion} 1.

@@ -123,7 +123,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 	// A second server on the same data directory is refused.
 	r := runStrata(t, cwd, cleanEnv(), "serve", "--data-dir", dataDir, "--http-addr=", "--kafka-addr=", "--mqtt-addr=",
-		"--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=", "--raft-addr=")
+		"--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=", "--raft-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	if r.code != 1 || !strings.Contains(r.stderr, "is another strata using it?") {
 		t.Errorf("second serve on one data dir: exit %d, stderr %q", r.code, r.stderr)
 	}
