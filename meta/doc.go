@@ -22,6 +22,33 @@
 // tested data-driven without raft) wrapped by `adapter` as a Dragonboat
 // IStateMachine. Proposals are JSON Commands {op, body}.
 //
+// # Node
+//
+// A Node (node.go) is this process's member: one Dragonboat NodeHost in
+// <data>/meta running a replica of every registered shard, with replica ID
+// = node ID in every shard. It implements Proposer: Propose (NO-OP
+// session) and Read (SyncRead, linearizable) wait out "request dropped as
+// the shard is not ready" and timeouts with backoff until the caller's
+// context ends, then fail with ErrNoQuorum. Because a timed-out proposal
+// may have been applied, every command must be harmless when applied
+// twice (invariant 4).
+//
+//	first start    shards bootstrap with NodeOptions.Peers (default: this node alone),
+//	               or join a running cluster (NodeOptions.Join, after AddNode elsewhere)
+//	restart        shards restart from the raft log; Peers and Join are ignored
+//	AddNode        raft config change on every shard (through each leader)
+//	RemoveNode     likewise, and the node is forgotten by the cluster shard
+//	Status         members, leader, applied index and lag per shard; registered nodes and liveness
+//	Ready          a linearizable read on the topics shard succeeds (a quorum)
+//
+// The Node registers itself (raft and client addresses) in the cluster
+// shard and heartbeats every few seconds; liveness is computed by readers.
+// Catalog (catalog.go) is logstore.Catalog over the topics shard; changes
+// applied on this node trigger the Store's Reconcile (OnTopicsChanged), so
+// that every node opens the partitions of every topic. Meta replicates
+// metadata only: replicating partition data between nodes is a later
+// issue. DESIGN.md ("Node") has the concurrency rules.
+//
 // # Invariants
 //
 //  1. Update never returns an error for bad input: a malformed or refused
@@ -32,6 +59,9 @@
 //     the proposer and carried in the command.
 //  3. A snapshot saves the whole state deterministically; load into a fresh
 //     machine and save again gives the same bytes (tested per machine).
+//  4. Applying a command twice is harmless: the Node retries a proposal
+//     whose outcome it could not learn (a timeout), and a NO-OP session
+//     does not deduplicate.
 //
 // # Snapshot format (every machine)
 //

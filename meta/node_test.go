@@ -134,10 +134,13 @@ func TestNodeSingleRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := tn.node.Status()
-	if !st.HasLeader || len(st.Shards) < 2 || st.Shards[0].LeaderID != 1 {
-		t.Fatalf("status of a single node: %+v", st)
-	}
+	eventually(t, 5*time.Second, "every shard has a leader", func() error {
+		st := tn.node.Status()
+		if !st.HasLeader || len(st.Shards) < 2 || st.Shards[0].LeaderID != 1 || len(st.Nodes) != 1 || !st.Nodes[0].Alive {
+			return fmt.Errorf("status of a single node: %+v", st)
+		}
+		return nil
+	})
 	tn.close(t)
 
 	tn = openTestNode(t, 1, addr, dir, nil)
@@ -330,5 +333,68 @@ func TestNodeCluster3(t *testing.T) {
 	defer cancel()
 	if nodes[last].node.Ready(ctx) {
 		t.Fatal("a node without quorum is ready")
+	}
+}
+
+// TestNodeJoinAndRemove grows a single node into two with AddNode and a
+// joining node, then removes the second again.
+func TestNodeJoinAndRemove(t *testing.T) {
+	a1, a2 := freeAddr(t), freeAddr(t)
+	n1 := openTestNode(t, 1, a1, t.TempDir(), nil)
+	defer n1.close(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := n1.store.CreateTopic("before", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.node.AddNode(ctx, 2, a2); err != nil {
+		t.Fatal(err)
+	}
+	// One of two members is up: no quorum until node 2 starts.
+	dir2 := t.TempDir()
+	n, err := OpenNode(NodeOptions{NodeID: 2, RaftAddr: a2, Join: true, Dir: filepath.Join(dir2, "meta"), RTT: testRTT, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := newTestCatalog(t, n)
+	eventually(t, 10*time.Second, "the joined node sees the topic", func() error {
+		metas, err := c2.Load()
+		if err != nil {
+			return err
+		}
+		if len(metas) != 1 || metas[0].Name != "before" {
+			return fmt.Errorf("catalogue %+v", metas)
+		}
+		return nil
+	})
+	if _, err := n1.store.CreateTopic("after", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.node.AddNode(ctx, 2, a2); err != nil {
+		t.Fatalf("adding a member again: %v", err)
+	}
+	if err := n1.node.AddNode(ctx, 2, "127.0.0.1:1"); !errors.Is(err, ErrMembership) {
+		t.Fatalf("adding a member at another address: %v, want ErrMembership", err)
+	}
+	for _, s := range n1.node.Status().Shards {
+		if len(s.Members) != 2 {
+			t.Fatalf("shard %s members %v after the join", s.Name, s.Members)
+		}
+	}
+	if err := n1.node.RemoveNode(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	for _, s := range n1.node.Status().Shards {
+		if len(s.Members) != 1 {
+			t.Fatalf("shard %s members %v after the removal", s.Name, s.Members)
+		}
+	}
+	if err := n1.node.AddNode(ctx, 2, a2); !errors.Is(err, ErrMembership) {
+		t.Fatalf("adding a removed node back: %v, want ErrMembership", err)
+	}
+	// One node again: it has its quorum alone.
+	if _, err := n1.store.CreateTopic("alone", 1, nil); err != nil {
+		t.Fatal(err)
 	}
 }

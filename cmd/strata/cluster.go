@@ -33,6 +33,8 @@ through each shard's leader.
 
 To grow a cluster: "strata cluster add-node ID RAFT_ADDR" against a running
 node, then start the new node with --node-id ID --raft-addr RAFT_ADDR --join.
+Once added, the new node counts towards the quorum, so start it promptly: a
+single node that adds a second has no quorum until the second one runs.
 A removed node ID cannot be added back; give a replacement a new ID.`,
 	}
 	server := os.Getenv("STRATA_SERVER")

@@ -4,10 +4,13 @@
 //
 // # What it owns
 //
-//   - the command tree (cobra): serve, version, topic create|list|describe|alter|delete;
+//   - the command tree (cobra): serve, version, topic create|list|describe|alter|delete,
+//     cluster status|add-node|remove-node;
 //   - configuration: flags, STRATA_* environment variables and strata.yaml;
 //   - the HTTP server: /healthz, /readyz, /metrics and the JSON admin API
-//     under /api/v1 that the topic commands call;
+//     under /api/v1 that the topic and cluster commands call;
+//   - wiring meta (package meta: a Dragonboat node in <data>/meta) under the
+//     store: the Store's topic catalogue is meta.Catalog;
 //   - process lifecycle: start-up order, signal handling, graceful shutdown.
 //
 // # Configuration
@@ -23,7 +26,33 @@
 //  4. the built-in default.
 //
 // `strata serve --print-config` prints the effective result as YAML and exits.
-// The topic commands read only --server (or STRATA_SERVER), -o and --timeout.
+// The topic and cluster commands read only --server (or STRATA_SERVER), -o
+// and --timeout.
+//
+// # Meta: one node or a cluster
+//
+// Every server runs a meta node (Dragonboat) with its raft listener at
+// raft-addr, which is required: meta cannot run without it (a single node
+// uses a loopback address, the default 127.0.0.1:7100). The raft address
+// is part of <data>/meta's identity: restart a node with the same one.
+//
+//	node-id   this node's ID, 1 and up (default 1)
+//	peers     initial members "1=host:7101,2=host:7102,3=host:7103", this
+//	          node included; empty: a single node at raft-addr. First start only.
+//	join      first start of a node that `strata cluster add-node` added to a
+//	          running cluster (no peers)
+//
+// A three-node cluster on one machine:
+//
+//	strata serve --data-dir d1 --node-id 1 --raft-addr 127.0.0.1:7101 --http-addr 127.0.0.1:8081 \
+//	    --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --kafka-addr '' ...
+//	(nodes 2 and 3 likewise, with their own data dir, raft and client addresses)
+//
+// Meta replicates metadata only: each node keeps a local log for every
+// partition of every topic (a topic created through one node is opened on
+// all of them); replicating the records themselves is a later issue.
+// A pre-meta <data>/catalog.json is imported into meta once, on the first
+// start, and renamed catalog.json.imported.
 //
 // # Ports
 //
@@ -35,7 +64,7 @@
 //	mqtt-tls-addr  127.0.0.1:8883
 //	mqtt-ws-addr   127.0.0.1:8083  (path /mqtt)
 //	flight-addr    127.0.0.1:8815
-//	raft-addr      127.0.0.1:7100
+//	raft-addr      127.0.0.1:7100  meta (Dragonboat); required
 //
 // Loopback, because nothing here is authenticated yet: the admin API can
 // delete every topic. As with Mosquitto 2, exposing a listener is a
@@ -45,8 +74,12 @@
 //
 // # Start-up and shutdown order
 //
-// Start: load config; open the store (directory lock, catalogue, every
-// partition's recovery); open the HTTP listener; mark ready (/readyz 200).
+// Start: load config; start the meta node (raft listener, <data>/meta) and
+// wait until it has a quorum (logged every 5s while the other nodes of a
+// cluster are not up); import catalog.json if any; open the store
+// (directory lock, catalogue from meta, every partition's recovery); open
+// the HTTP listener; mark ready. /readyz is 200 while the server runs and
+// meta has a quorum (a linearizable read succeeds within 2s), 503 otherwise.
 //
 // On SIGINT or SIGTERM:
 //
@@ -55,7 +88,9 @@
 //     (up to shutdown-timeout, then closes them);
 //  3. the store stops its retention loop, then flushes and closes every
 //     log, the lite database and the catalogue, and releases the lock;
-//  4. the process exits 0 (1 if any step failed).
+//  4. the meta node stops (its raft log is durable at every acknowledged
+//     change);
+//  5. the process exits 0 (1 if any step failed).
 //
 // A second SIGINT or SIGTERM during shutdown kills the process at once.
 //
@@ -76,8 +111,14 @@
 //	PATCH  /api/v1/topics/{name}             {"set": {k: v}, "delete": [k]} -> topic
 //	DELETE /api/v1/topics/{name}             204
 //	POST   /api/v1/topics/{name}/partitions  {"count": total} -> topic
+//	GET    /api/v1/cluster                   {"node_id", "raft_addr", "ready", "has_leader",
+//	                                          "shards": [{shard_id, name, members, leader_id, term, applied, leader_applied, lag}],
+//	                                          "nodes": [{id, raft_addr, addrs, registered_at, last_seen, applied, alive}]}
+//	POST   /api/v1/cluster/nodes             {"id", "raft_addr"} -> 201 (then start that node with --join)
+//	DELETE /api/v1/cluster/nodes/{id}        204
 //
 // Errors are {"error": message, "code": code} with 400 (invalid_topic,
 // invalid_config, invalid_partitions, bad_request), 404 (unknown_topic,
-// not_found), 409 (topic_exists), 503 (unavailable) or 500 (internal).
+// not_found), 409 (topic_exists, membership), 503 (unavailable, no_quorum:
+// this node cannot reach a meta majority) or 500 (internal).
 package main

@@ -142,11 +142,21 @@ func startServer(t *testing.T, dataDir string) *server {
 
 func tryStartServer(t *testing.T, dataDir string) (*server, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	raftAddr := raftAddrFor(t, dataDir)
-	s := &server{url: "http://" + addr, exited: make(chan struct{})}
-	s.cmd = exec.Command(strataBin, "serve", "--data-dir", dataDir, "--http-addr", addr,
-		"--kafka-addr=", "--mqtt-addr=", "--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=", "--raft-addr", raftAddr,
-		"--log-level", "debug")
+	s, err := spawnServer(t, dataDir, addr, "--raft-addr", raftAddrFor(t, dataDir))
+	if err != nil {
+		return nil, err
+	}
+	return s, s.waitReady(15 * time.Second)
+}
+
+// spawnServer starts `strata serve` on dataDir with the HTTP listener at
+// httpAddr, no other client listener, and extra flags; it does not wait.
+func spawnServer(t *testing.T, dataDir, httpAddr string, extra ...string) (*server, error) {
+	s := &server{url: "http://" + httpAddr, exited: make(chan struct{})}
+	args := append([]string{"serve", "--data-dir", dataDir, "--http-addr", httpAddr,
+		"--kafka-addr=", "--mqtt-addr=", "--mqtt-tls-addr=", "--mqtt-ws-addr=", "--flight-addr=",
+		"--log-level", "debug"}, extra...)
+	s.cmd = exec.Command(strataBin, args...)
 	s.cmd.Dir = t.TempDir()
 	s.cmd.Env = cleanEnv()
 	s.cmd.Stderr = s
@@ -165,22 +175,27 @@ func tryStartServer(t *testing.T, dataDir string) (*server, error) {
 			<-s.exited
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	return s, nil
+}
+
+// waitReady polls /readyz until it says 200.
+func (s *server) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	for {
 		resp, err := http.Get(s.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s, nil
+				return nil
 			}
 		}
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("strata serve exited before it was ready: %v\n%s", s.waitErr, s.log())
+			return fmt.Errorf("strata serve exited before it was ready: %v\n%s", s.waitErr, s.log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("strata serve not ready after 15s\n%s", s.log())
+			return fmt.Errorf("strata serve not ready after %v\n%s", timeout, s.log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

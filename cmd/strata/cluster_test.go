@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"strata/meta"
+)
+
+// TestServeCluster3 runs three `strata serve` processes as one meta
+// cluster on loopback: topics created through any node appear on every
+// node; SIGKILL of the topics leader; creates continue through the others
+// within seconds; the killed node restarts and catches up; no acknowledged
+// create is lost or duplicated. Then two nodes stop and the last one is
+// not ready and refuses topic changes with 503 no_quorum.
+func TestServeCluster3(t *testing.T) {
+	type proc struct {
+		dir, http, raft string
+		srv             *server
+	}
+	procs := map[uint64]*proc{}
+	var peers []string
+	for id := uint64(1); id <= 3; id++ {
+		p := &proc{dir: t.TempDir(), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), raft: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		procs[id] = p
+		peers = append(peers, fmt.Sprintf("%d=%s", id, p.raft))
+	}
+	start := func(id uint64) {
+		t.Helper()
+		p := procs[id]
+		srv, err := spawnServer(t, p.dir, p.http, "--node-id", fmt.Sprint(id), "--raft-addr", p.raft, "--peers", strings.Join(peers, ","))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.srv = srv
+	}
+	for id := uint64(1); id <= 3; id++ {
+		start(id)
+	}
+	for id := uint64(1); id <= 3; id++ {
+		if err := procs[id].srv.waitReady(20 * time.Second); err != nil {
+			t.Fatalf("node %d: %v", id, err)
+		}
+	}
+	cwd := t.TempDir()
+	cli := func(id uint64, args ...string) cliResult {
+		return runStrata(t, cwd, cleanEnv("STRATA_SERVER="+procs[id].srv.url), args...)
+	}
+	var acked []string
+	create := func(id uint64, name string) {
+		t.Helper()
+		if r := cli(id, "topic", "create", name, "-p", "2"); r.code != 0 {
+			t.Fatalf("create %s through node %d: exit %d: %s", name, id, r.code, r.stderr)
+		}
+		acked = append(acked, name)
+	}
+	seesAll := func(ids ...uint64) {
+		t.Helper()
+		want := slices.Sorted(slices.Values(acked))
+		for _, id := range ids {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				r := cli(id, "topic", "list", "-o", "json")
+				var list topicListJSON
+				_ = json.Unmarshal([]byte(r.stdout), &list)
+				var got []string
+				partitionsOK := true
+				for _, tp := range list.Topics {
+					got = append(got, tp.Name)
+					partitionsOK = partitionsOK && len(tp.PartitionStats) == 2
+				}
+				if slices.Equal(got, want) && partitionsOK {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node %d lists %v, want %v (exit %d %s)", id, got, want, r.code, r.stderr)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	status := func(id uint64) clusterJSON {
+		t.Helper()
+		r := cli(id, "cluster", "status", "-o", "json")
+		var st clusterJSON
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+			t.Fatalf("cluster status on node %d: exit %d: %s%s", id, r.code, r.stdout, r.stderr)
+		}
+		return st
+	}
+
+	for i := range 3 {
+		create(2, fmt.Sprintf("a%d", i))
+	}
+	create(3, "a3")
+	seesAll(1, 2, 3)
+	if r := cli(1, "topic", "create", "a0"); r.code != 1 || !strings.Contains(r.stderr, "topic already exists") {
+		t.Errorf("create through node 1 of a topic node 2 created: exit %d, %s", r.code, r.stderr)
+	}
+
+	// The table names every shard and member.
+	r := cli(1, "cluster", "status")
+	mustMatch(t, r.stdout, `(?m)^Ready:\s+yes$`, `(?m)^SHARD\s+LEADER\s+TERM\s+MEMBERS\s+APPLIED\s+LAG$`,
+		`(?m)^topics\s+[123]\s+\d+\s+1,2,3\s+\d+\s+\d+$`, `(?m)^NODE\s+RAFT ADDRESS\s+ALIVE`)
+	var leader uint64
+	for _, s := range status(1).Shards {
+		if s.ShardID == meta.ShardTopics {
+			leader = s.LeaderID
+		}
+	}
+	if leader == 0 {
+		t.Fatal("no topics leader")
+	}
+
+	// SIGKILL the topics leader; creates continue through the others.
+	if err := procs[leader].srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-procs[leader].srv.exited
+	var survivors []uint64
+	for id := uint64(1); id <= 3; id++ {
+		if id != leader {
+			survivors = append(survivors, id)
+		}
+	}
+	began := time.Now()
+	create(survivors[0], "b0")
+	t.Logf("killed node %d (topics leader); the next create through node %d took %v", leader, survivors[0], time.Since(began))
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("a create after the leader was killed took %v", d)
+	}
+	create(survivors[1], "b1")
+	seesAll(survivors...)
+
+	// The killed node restarts and catches up.
+	start(leader)
+	if err := procs[leader].srv.waitReady(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	seesAll(1, 2, 3)
+	st := status(leader)
+	if !st.Ready || len(st.Shards) == 0 {
+		t.Fatalf("restarted node's status: %+v", st)
+	}
+
+	// Two nodes stop: the last one is not ready and refuses changes.
+	last := survivors[0]
+	for id := uint64(1); id <= 3; id++ {
+		if id != last {
+			procs[id].srv.stop(t)
+		}
+	}
+	if code, body := httpGet(t, procs[last].srv.url+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no meta quorum") {
+		t.Errorf("readyz without quorum: %d %q", code, body)
+	}
+	r = cli(last, "topic", "create", "minority")
+	if r.code != 1 || !strings.Contains(r.stderr, "no quorum") {
+		t.Errorf("create without quorum: exit %d, stderr %q", r.code, r.stderr)
+	}
+	procs[last].srv.stop(t)
+}
