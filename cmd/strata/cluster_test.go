@@ -164,3 +164,54 @@ func TestServeCluster3(t *testing.T) {
 	}
 	procs[last].srv.stop(t)
 }
+
+// TestClusterCLISingleNode: `strata cluster` against a single node: the
+// status table and JSON, and the errors an operator sees.
+func TestClusterCLISingleNode(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	defer srv.stop(t)
+	cli := func(args ...string) cliResult {
+		return runStrata(t, t.TempDir(), cleanEnv("STRATA_SERVER="+srv.url), args...)
+	}
+	// Every shard elects its leader right after start; wait for all of them.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := cli("cluster", "status", "-o", "json")
+		var st clusterJSON
+		if r.code == 0 && json.Unmarshal([]byte(r.stdout), &st) == nil && st.Ready && st.HasLeader && len(st.Nodes) == 1 {
+			if st.NodeID != 1 || st.Nodes[0].Addrs["http"] != strings.TrimPrefix(srv.url, "http://") || !st.Nodes[0].Alive {
+				t.Fatalf("status: %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster status never settled: exit %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := cli("cluster", "status")
+	mustMatch(t, r.stdout, `(?m)^Node:\s+1 \(127\.0\.0\.1:\d+\)$`, `(?m)^Ready:\s+yes$`,
+		`(?m)^cluster\s+1\s+\d+\s+1\s+\d+\s+0$`, `(?m)^topics\s+1\s+\d+\s+1\s+\d+\s+0$`,
+		`(?m)^1\s+127\.0\.0\.1:\d+\s+yes\s+\S+\s+http=127\.0\.0\.1:\d+$`)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster", "add-node", "0", "127.0.0.1:7200"}, `node ID "0": want an integer from 1`},
+		{[]string{"cluster", "add-node", "2", "nowhere"}, `raft_addr "nowhere" is not host:port`},
+		{[]string{"cluster", "remove-node", "x"}, `node ID "x": want an integer from 1`},
+		{[]string{"cluster", "add-node", "2"}, "accepts 2 arg(s), received 1"},
+		{[]string{"cluster", "status", "-o", "yaml"}, `-o "yaml": want table or json`},
+	} {
+		if r := cli(tc.args...); r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("strata %s: exit %d, stderr %q; want %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+	// Removing a node that is not a member is a no-op that succeeds.
+	if r := cli("cluster", "remove-node", "9"); r.code != 0 || r.stdout != "removed node 9\n" {
+		t.Errorf("remove-node 9: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if code, body := httpGet(t, srv.url+"/readyz"); code != http.StatusOK {
+		t.Errorf("readyz after the no-op removal: %d %s", code, body)
+	}
+}

@@ -87,6 +87,9 @@ func (a *httpAPI) readyz(w http.ResponseWriter, r *http.Request) {
 // clusterStatus is GET /api/v1/cluster: this node's view of the meta
 // cluster, and whether it has a quorum now.
 func (a *httpAPI) clusterStatus(w http.ResponseWriter, r *http.Request) {
+	if !a.haveMeta(w) {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
 	defer cancel()
 	ready := a.node.Ready(ctx)
@@ -97,7 +100,20 @@ func (a *httpAPI) clusterStatus(w http.ResponseWriter, r *http.Request) {
 // per shard.
 const membershipTimeout = 30 * time.Second
 
+// haveMeta writes a 503 when the API runs without a meta node (tests of
+// the topic routes over a Store alone).
+func (a *httpAPI) haveMeta(w http.ResponseWriter) bool {
+	if a.node == nil {
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "this server runs no meta node")
+		return false
+	}
+	return true
+}
+
 func (a *httpAPI) addNode(w http.ResponseWriter, r *http.Request) {
+	if !a.haveMeta(w) {
+		return
+	}
 	var req addNodeRequest
 	if !readJSON(w, r, &req) {
 		return
@@ -120,6 +136,9 @@ func (a *httpAPI) addNode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *httpAPI) removeNode(w http.ResponseWriter, r *http.Request) {
+	if !a.haveMeta(w) {
+		return
+	}
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		writeError(w, http.StatusBadRequest, codeBadRequest, fmt.Sprintf("node id %q: want an integer from 1", r.PathValue("id")))
