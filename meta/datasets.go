@@ -17,6 +17,7 @@ import (
 // Operations (Command.Op):
 //
 //	put_dataset     {dataset, replace}  -> {"created": bool}; an existing name is refused unless replace
+//	                or the stored dataset is identical (a retried proposal)
 //	delete_dataset  {name}              -> {"cursors": n}; its cursors go with it
 //	commit_cursor   {cursor, force}     -> the stored Cursor
 //	                monotonic: within an epoch the position never goes back and the seed never
@@ -159,12 +160,12 @@ func (m *datasetsMachine) apply(_ uint64, cmd Command) (any, *Rejection) {
 		if err := d.validate(); err != nil {
 			return nil, reject(RejectInvalid, "put_dataset: %v", err)
 		}
-		_, exists := m.datasets[d.Name]
-		if exists && !b.Replace {
-			return nil, reject(RejectExists, "dataset %q exists", d.Name)
-		}
 		if d.Shards == nil {
 			d.Shards = []DatasetShard{}
+		}
+		old, exists := m.datasets[d.Name]
+		if exists && !b.Replace && !sameJSON(old, d) {
+			return nil, reject(RejectExists, "dataset %q exists", d.Name)
 		}
 		m.datasets[d.Name] = d
 		return createdResult{!exists}, nil

@@ -17,8 +17,13 @@ func TestDatasetsClient(t *testing.T) {
 	if created, err := c.Put(ctx, d, false); !created || err != nil {
 		t.Fatalf("Put = %v, %v", created, err)
 	}
-	if _, err := c.Put(ctx, d, false); !RejectedWith(err, RejectExists) {
-		t.Fatalf("second Put: %v", err)
+	if created, err := c.Put(ctx, d, false); created || err != nil {
+		t.Fatalf("identical second Put = %v, %v", created, err)
+	}
+	d2 := d
+	d2.Source = "file:///elsewhere"
+	if _, err := c.Put(ctx, d2, false); !RejectedWith(err, RejectExists) {
+		t.Fatalf("second Put of another dataset: %v", err)
 	}
 	got, ok, err := c.Get(ctx, "ds")
 	if !ok || err != nil || got.Rows() != 15 || len(got.Shards) != 2 {

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,9 +20,10 @@ import (
 //
 //	commit_offsets  {group, expect_generation?, time_ms, offsets: [{topic, partition, offset, leader_epoch, metadata}]}
 //	                -> {"committed": n}; all or nothing; later duplicates in a batch win
-//	delete_offsets  {group, partitions: [{topic, partition}]} -> {"deleted": n}   (OffsetDelete)
+//	delete_offsets  {group, partitions: [{topic, partition}]} -> {"deleted": n}   (OffsetDelete; an unknown group deletes 0)
 //	drop_topic      {topic} -> {"deleted": n}   offsets of a deleted topic, in every group
 //	put_group       {group: GroupMetadata, expect_generation?} -> {"generation": g}
+//	                storing metadata equal to the stored one always succeeds (a retried proposal)
 //	delete_group    {group} -> {"offsets": n}   (DeleteGroups; refused unless the group is empty)
 //
 // Lookups (Query.Op): fetch_offsets {group, partitions?}, get_group {group},
@@ -296,11 +298,14 @@ func (m *groupsMachine) deleteOffsets(b deleteOffsetsBody) (any, *Rejection) {
 	if err := validGroupName(b.Group); err != nil {
 		return nil, reject(RejectInvalid, "delete_offsets: %v", err)
 	}
+	// An unknown group deletes nothing: not a rejection, so that a
+	// proposal applied twice (invariant 4) still succeeds. The coordinator
+	// answers GROUP_ID_NOT_FOUND from a read.
 	g, ok := m.groups[b.Group]
-	if !ok {
-		return nil, reject(RejectNotFound, "group %q does not exist", b.Group)
-	}
 	n := 0
+	if !ok {
+		return countResult{Deleted: &n}, nil
+	}
 	for _, tp := range b.Partitions {
 		if _, ok := g.offsets[tp]; ok {
 			delete(g.offsets, tp)
@@ -356,10 +361,16 @@ func (m *groupsMachine) putGroup(b putGroupBody) (any, *Rejection) {
 	if err := validateGroupMetadata(&md); err != nil {
 		return nil, reject(RejectInvalid, "put_group: %v", err)
 	}
+	g := m.groups[md.Group]
+	if g != nil && g.meta != nil && sameJSON(*g.meta, md) {
+		// Already stored: the same proposal applied twice (invariant 4).
+		return struct {
+			Generation int32 `json:"generation"`
+		}{md.Generation}, nil
+	}
 	if rej := m.checkGeneration(md.Group, b.ExpectGeneration); rej != nil {
 		return nil, rej
 	}
-	g := m.groups[md.Group]
 	if g == nil {
 		g = &groupState{offsets: map[TopicPartition]CommittedOffset{}}
 		m.groups[md.Group] = g
@@ -671,4 +682,12 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(b)
 	return err
+}
+
+// sameJSON reports whether a and b encode to the same JSON (nil and empty
+// slices alike), which is how a retried proposal is recognised.
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }

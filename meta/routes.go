@@ -21,7 +21,8 @@ import (
 // its own topic. '#' captures nothing.
 //
 // Operations (Command.Op): add_route {rule} (refused as exists when the ID,
-// or the same filter, topic and direction, is there), remove_route {id}.
+// or the same filter, topic and direction, is there; adding an identical
+// rule again succeeds), remove_route {id}.
 // Lookups (Query.Op): list_routes {} -> []RouteRule by ID, get_route {id}.
 
 // RoutesKind names the routes machine in its snapshots.
@@ -230,7 +231,10 @@ func (m *routesMachine) apply(_ uint64, cmd Command) (any, *Rejection) {
 		if err := r.validate(); err != nil {
 			return nil, reject(RejectInvalid, "add_route: %v", err)
 		}
-		if _, ok := m.rules[r.ID]; ok {
+		if old, ok := m.rules[r.ID]; ok {
+			if old == r {
+				return r, nil // the same proposal applied twice (invariant 4)
+			}
 			return nil, reject(RejectExists, "route %q exists", r.ID)
 		}
 		for _, o := range m.rules {
