@@ -49,6 +49,52 @@
 // metadata only: replicating partition data between nodes is a later
 // issue. DESIGN.md ("Node") has the concurrency rules.
 //
+// # Shards 3 to 7
+//
+// Each has a typed client over a Proposer (NewManifests, NewGroups,
+// NewSecurity, NewRoutes, NewDatasets) whose methods encode a Command,
+// propose or read it, and return a Rejection as an error naming the shard
+// and op (RejectedWith(err, code) tests the code). The op tables are at
+// the top of each machine's file; DESIGN.md has a section per machine.
+//
+// manifests (manifests.go): per partition, sealed segments in base order
+// {base, last, size, crc32c of the .log file, max timestamp, state, object
+// key}; states local -> uploading -> offloaded, uploading -> local on a
+// failed upload. add_segment is idempotent for an identical entry and a
+// conflict for an overlapping one. ManifestOffloader (manifests_offload.go)
+// is the logstore.Offloader that records every roll asynchronously (bounded
+// queue; full policy: block the roll, never drop; failed proposals retried)
+// and answers IsOffloaded from the manifest; OpenRemote fails with
+// ErrNoObjectTier until the object tier exists. ReconcilePartition
+// (reconcile.go) compares a partition directory with its manifest after a
+// crash and lists the proposals that make them agree (Apply) and the
+// problems none can fix (lost, corrupt, object missing: Err).
+//
+// groups (groups.go): committed offsets per (group, topic, partition)
+// {offset, leader epoch, metadata, commit time}, committed in batches (one
+// proposal per OffsetCommit), optionally fenced by the group generation;
+// group metadata (protocol type and name, generation, state, leader,
+// members with static instance ids and assignment blobs). DeleteGroups is
+// refused while a group has members. Transactional offset commits are the
+// Kafka frontend's (it proposes commit_offsets when the transaction
+// commits).
+//
+// security (security.go): users with SCRAM-SHA-256/512 credentials (salt,
+// iterations, StoredKey, ServerKey), derived by the client with
+// crypto/pbkdf2: the machine never sees a password; SASL PLAIN checks a
+// password against the same credential. ACL bindings {principal, host,
+// resource type, pattern type, name, operation, allow|deny}, deduplicated,
+// deleted and listed by filter with Kafka's any/match semantics;
+// mqtt_topic resources take MQTT filters.
+//
+// routes (routes.go): MQTT topic filter -> topic template rules ({N} = the
+// N-th '+' level), key mode, direction; MatchRoute is the pure matcher the
+// MQTT frontend runs on the listed rules.
+//
+// datasets (datasets.go): datasets {source URI, format, shards with rows
+// and bytes, schema bytes} and training cursors {dataset, epoch, seed,
+// world size, position}, monotonic within an epoch unless forced.
+//
 // # Invariants
 //
 //  1. Update never returns an error for bad input: a malformed or refused
