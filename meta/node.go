@@ -97,6 +97,10 @@ type NodeOptions struct {
 	Logger *slog.Logger
 	// Now is the clock for heartbeats (nil = time.Now).
 	Now func() time.Time
+
+	// transport replaces Dragonboat's TCP transport (tests: an in-process
+	// transport that can cut a node off, node_partition_test.go).
+	transport config.TransportFactory
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -242,6 +246,7 @@ func OpenNode(opts NodeOptions) (*Node, error) {
 		},
 	}
 	nhc.Expert.LogDB.Shards = nodeHostLogDBShards
+	nhc.Expert.TransportFactory = opts.transport
 	nh, err := dragonboat.NewNodeHost(nhc)
 	if err != nil {
 		switch msg := err.Error(); {

@@ -40,10 +40,14 @@ type testNode struct {
 	store   *logstore.Store
 }
 
-func openTestNode(t *testing.T, id uint64, addr, dir string, peers map[uint64]string) *testNode {
+func openTestNode(t *testing.T, id uint64, addr, dir string, peers map[uint64]string, opts ...func(*NodeOptions)) *testNode {
 	t.Helper()
-	n, err := OpenNode(NodeOptions{NodeID: id, RaftAddr: addr, Peers: peers, Dir: filepath.Join(dir, "meta"), RTT: testRTT,
-		HeartbeatInterval: 200 * time.Millisecond, Logger: discardLogger()})
+	o := NodeOptions{NodeID: id, RaftAddr: addr, Peers: peers, Dir: filepath.Join(dir, "meta"), RTT: testRTT,
+		HeartbeatInterval: 200 * time.Millisecond, Logger: discardLogger()}
+	for _, f := range opts {
+		f(&o)
+	}
+	n, err := OpenNode(o)
 	if err != nil {
 		t.Fatal(err)
 	}
