@@ -85,7 +85,8 @@
 // password against the same credential. ACL bindings {principal, host,
 // resource type, pattern type, name, operation, allow|deny}, deduplicated,
 // deleted and listed by filter with Kafka's any/match semantics;
-// mqtt_topic resources take MQTT filters.
+// mqtt_topic resources take MQTT filters. Authorize decides a request
+// against a list of bindings (deny wins, implied operations).
 //
 // routes (routes.go): MQTT topic filter -> topic template rules ({N} = the
 // N-th '+' level), key mode, direction; MatchRoute is the pure matcher the

@@ -135,7 +135,7 @@ type (
 	}
 	fetchOffsetsBody struct {
 		Group      string           `json:"group"`
-		Partitions []TopicPartition `json:"partitions,omitempty"`
+		Partitions []TopicPartition `json:"partitions"`
 	}
 	listGroupsBody struct {
 		States []string `json:"states,omitempty"`

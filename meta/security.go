@@ -289,6 +289,54 @@ func (f ACLFilter) Matches(b ACLBinding) bool {
 		(filterAny(f.Permission) || f.Permission == b.Permission)
 }
 
+// AuthzRequest is one access check: who (principal "User:alice", client
+// host), what (resource type and name) and how (operation).
+type AuthzRequest struct {
+	Principal, Host                       string
+	ResourceType, ResourceName, Operation string
+}
+
+// impliedBy lists, per operation, the allowed operations that grant it
+// (Kafka: describe is implied by read, write, delete and alter;
+// describe_configs by alter_configs; every operation by all).
+var impliedBy = map[string][]string{
+	"describe":         {"describe", "read", "write", "delete", "alter", "all"},
+	"describe_configs": {"describe_configs", "alter_configs", "all"},
+}
+
+// Authorize decides r against acls with Kafka's rules: a matching deny
+// wins; otherwise a matching allow (directly, or by an operation that
+// implies r's) allows; otherwise the request is denied (anyMatch tells the
+// caller whether any binding named the resource at all, for
+// allow.everyone.if.no.acl.found). A binding matches when its principal is
+// r's or "User:*", its host r's or "*", and its pattern covers the name
+// (literal equal or "*", prefixed, or for mqtt_topic an MQTT filter that
+// matches the topic). Super users and %u/%c substitution are the
+// frontends'.
+func Authorize(acls []ACLBinding, r AuthzRequest) (allowed, anyMatch bool) {
+	resource := ACLFilter{ResourceType: r.ResourceType, ResourceName: r.ResourceName, PatternType: PatternMatch}
+	granting := impliedBy[r.Operation]
+	if granting == nil {
+		granting = []string{r.Operation, "all"}
+	}
+	for _, a := range acls {
+		if !resource.Matches(a) {
+			continue
+		}
+		anyMatch = true
+		if (a.Principal != r.Principal && a.Principal != "User:*") || (a.Host != r.Host && a.Host != "*") {
+			continue
+		}
+		switch {
+		case a.Permission == PermissionDeny && (a.Operation == r.Operation || a.Operation == "all"):
+			return false, true
+		case a.Permission == PermissionAllow && slices.Contains(granting, a.Operation):
+			allowed = true
+		}
+	}
+	return allowed, anyMatch
+}
+
 func compareACL(a, b ACLBinding) int {
 	return cmp.Or(
 		strings.Compare(a.ResourceType, b.ResourceType), strings.Compare(a.ResourceName, b.ResourceName),

@@ -103,3 +103,37 @@ func TestSecurityClient(t *testing.T) {
 		t.Fatalf("DeleteACLs = %+v, %v", del, err)
 	}
 }
+
+func TestAuthorize(t *testing.T) {
+	acls := []ACLBinding{
+		{ResourceTopic, "orders", PatternLiteral, "User:alice", "*", "read", PermissionAllow},
+		{ResourceTopic, "ord", PatternPrefixed, "User:bob", "*", "write", PermissionAllow},
+		{ResourceTopic, "*", PatternLiteral, "User:*", "10.0.0.9", "all", PermissionDeny},
+		{ResourceGroup, "g", PatternLiteral, "User:*", "*", "read", PermissionAllow},
+		{ResourceTopic, "cfg", PatternLiteral, "User:carol", "*", "alter_configs", PermissionAllow},
+		{ResourceMQTTTopic, "sensors/+/temp", PatternMQTTFilter, "User:dev", "*", "publish", PermissionAllow},
+		{ResourceMQTTTopic, "sensors/secret/#", PatternMQTTFilter, "User:dev", "*", "all", PermissionDeny},
+	}
+	for _, tc := range []struct {
+		r              AuthzRequest
+		allowed, match bool
+	}{
+		{AuthzRequest{"User:alice", "1.2.3.4", ResourceTopic, "orders", "read"}, true, true},
+		{AuthzRequest{"User:alice", "1.2.3.4", ResourceTopic, "orders", "describe"}, true, true}, // implied by read
+		{AuthzRequest{"User:alice", "1.2.3.4", ResourceTopic, "orders", "write"}, false, true},
+		{AuthzRequest{"User:alice", "10.0.0.9", ResourceTopic, "orders", "read"}, false, true}, // deny wins
+		{AuthzRequest{"User:bob", "1.2.3.4", ResourceTopic, "orders-eu", "write"}, true, true},
+		{AuthzRequest{"User:bob", "1.2.3.4", ResourceTopic, "x", "write"}, false, true}, // only the "*" deny names it
+		{AuthzRequest{"User:zed", "1.2.3.4", ResourceGroup, "g", "read"}, true, true},
+		{AuthzRequest{"User:zed", "1.2.3.4", ResourceGroup, "h", "read"}, false, false},
+		{AuthzRequest{"User:carol", "1.2.3.4", ResourceTopic, "cfg", "describe_configs"}, true, true},
+		{AuthzRequest{"User:dev", "1.2.3.4", ResourceMQTTTopic, "sensors/k1/temp", "publish"}, true, true},
+		{AuthzRequest{"User:dev", "1.2.3.4", ResourceMQTTTopic, "sensors/k1/temp", "subscribe"}, false, true},
+		{AuthzRequest{"User:dev", "1.2.3.4", ResourceMQTTTopic, "sensors/secret/temp", "publish"}, false, true},
+	} {
+		allowed, match := Authorize(acls, tc.r)
+		if allowed != tc.allowed || match != tc.match {
+			t.Errorf("Authorize(%+v) = %v, %v; want %v, %v", tc.r, allowed, match, tc.allowed, tc.match)
+		}
+	}
+}
