@@ -38,7 +38,7 @@ import (
 //
 // Run it after the partition's log has opened (its recovery has cut torn
 // tails) and before the offloader's uploads start, so that no set_state
-// races the actions.
+// races the actions; ReconcileTopicsDir does it for a whole data directory.
 
 // Reconcile action kinds.
 const (
@@ -315,4 +315,66 @@ func (r ReconcileReport) Apply(ctx context.Context, c *Manifests) error {
 		}
 	}
 	return nil
+}
+
+// ReconcileTopicsDir reconciles every segment partition directory under
+// topicsDir (<data>/topics, named by logstore.PartitionDirName) and every
+// partition the manifest holds without a directory, applying the actions
+// through c. include (nil = all) selects the partitions to look at, for
+// example only those of tiered topics. It returns one report per partition
+// looked at, sorted by topic and partition; the error is for I/O and
+// proposals only: each report's Err tells of lost or damaged segments,
+// which the caller logs at error level.
+func ReconcileTopicsDir(ctx context.Context, topicsDir string, c *Manifests, objectExists func(key string) bool,
+	include func(topic string, partition int32) bool) ([]ReconcileReport, error) {
+	if include == nil {
+		include = func(string, int32) bool { return true }
+	}
+	all, err := c.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	manifests := map[TopicPartition][]SegmentEntry{}
+	for _, pm := range all {
+		manifests[TopicPartition{pm.Topic, pm.Partition}] = pm.Segments
+	}
+	seen := map[TopicPartition]bool{}
+	entries, err := os.ReadDir(topicsDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var parts []TopicPartition
+	for _, de := range entries {
+		if topic, p, ok := ParsePartitionDirName(de.Name()); ok && de.IsDir() {
+			parts = append(parts, TopicPartition{topic, p})
+			seen[TopicPartition{topic, p}] = true
+		}
+	}
+	for tp := range manifests {
+		if !seen[tp] {
+			parts = append(parts, tp)
+		}
+	}
+	slices.SortFunc(parts, func(a, b TopicPartition) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition) - int(b.Partition)
+	})
+	var reports []ReconcileReport
+	for _, tp := range parts {
+		if !include(tp.Topic, tp.Partition) {
+			continue
+		}
+		dir := filepath.Join(topicsDir, logstore.PartitionDirName(tp.Topic, tp.Partition))
+		r, err := ReconcilePartition(dir, manifests[tp], objectExists)
+		if err != nil {
+			return reports, err
+		}
+		if err := r.Apply(ctx, c); err != nil {
+			return reports, err
+		}
+		reports = append(reports, r)
+	}
+	return reports, nil
 }

@@ -508,3 +508,42 @@ func TestManifestOffloaderBlocksAndRetries(t *testing.T) {
 		t.Fatal("Flush after Close succeeded")
 	}
 }
+
+// TestReconcileTopicsDir reconciles a whole topics directory: partitions
+// with directories, one known only to the manifest, and a filter.
+func TestReconcileTopicsDir(t *testing.T) {
+	ctx := context.Background()
+	dir := newSealedDir(t, 2) // <root>/t-0
+	topics := filepath.Dir(dir)
+	copyDir(t, dir, filepath.Join(topics, "u-3"))
+	if err := os.WriteFile(filepath.Join(topics, "not-a-partition.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := NewManifests(newMemProposer())
+	// v-0 has an offloaded entry and no directory (its files were evicted).
+	if _, err := c.AddSegment(ctx, "v", 0, SegmentEntry{Base: 0, Last: 9, Size: 100, State: SegmentOffloaded, ObjectKey: "v/0"}); err != nil {
+		t.Fatal(err)
+	}
+	objs := &objectStore{keys: map[string]bool{"v/0": true}}
+	reports, err := ReconcileTopicsDir(ctx, topics, c, objs.exists, func(topic string, _ int32) bool { return topic != "u" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 2 || reports[0].Topic != "t" || reports[1].Topic != "v" || len(reports[0].Actions) != 2 || len(reports[1].Actions) != 0 {
+		t.Fatalf("reports %+v", reports)
+	}
+	for _, r := range reports {
+		if r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+	}
+	if segs, _ := c.Partition(ctx, "u", 3); len(segs) != 0 {
+		t.Fatal("a filtered-out partition was reconciled")
+	}
+	checkConsistent(t, c, dir, objs)
+	// Without a filter u-3 is reconciled too: its two sealed files are added.
+	reports, err = ReconcileTopicsDir(ctx, topics, c, objs.exists, nil)
+	if err != nil || len(reports) != 3 || len(reports[1].Actions) != 2 {
+		t.Fatalf("second pass: %+v, %v", reports, err)
+	}
+}
