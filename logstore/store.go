@@ -21,6 +21,7 @@ import (
 //
 //	<data>/LOCK                         held while a Store is open (one process per data dir)
 //	<data>/catalog.json                 the FileCatalog (when no other Catalog is given)
+//	<data>/meta/                        not the Store's: strata serve's meta node, whose Catalog it uses
 //	<data>/topics/<topic>-<partition>/  segment and hybrid partitions
 //	<data>/lite/                        the pebble database of every lite topic
 const (
@@ -129,7 +130,10 @@ func PartitionDirName(topic string, partition int32) string {
 
 // Store owns the topics of one data directory: it keeps the catalogue, opens
 // each partition's Log with the engine its config names, and applies
-// retention in the background.
+// retention in the background. When other writers share the catalogue (the
+// meta catalogue of a cluster), Reconcile brings the open topics in line
+// with it, and a Catalog that implements TopicCreator tells creates from
+// replaces (store_reconcile.go).
 //
 // Concurrency: admin serializes every change to the set of topics (create,
 // delete, alter, add partitions, close) and is held across the I/O those
