@@ -305,7 +305,7 @@ func (m *datasetsMachine) lookup(q any) (any, error) {
 		}
 		return m.cursorList(b.Dataset), nil
 	}
-	return nil, fmt.Errorf("meta: datasets: unknown lookup %q", query.Op)
+	return nil, reject(RejectInvalid, "unknown datasets lookup %q", query.Op)
 }
 
 type datasetsSnapshot struct {

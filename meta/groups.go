@@ -443,7 +443,7 @@ func (m *groupsMachine) lookup(q any) (any, error) {
 		slices.SortFunc(out, func(a, b GroupSummary) int { return strings.Compare(a.Group, b.Group) })
 		return out, nil
 	}
-	return nil, fmt.Errorf("meta: groups: unknown lookup %q", query.Op)
+	return nil, reject(RejectInvalid, "unknown groups lookup %q", query.Op)
 }
 
 func sortOffsets(s []CommittedOffset) {
@@ -592,17 +592,19 @@ func asQuery(q any) (Query, error) {
 			return *v, nil
 		}
 	}
-	return Query{}, fmt.Errorf("meta: a lookup takes a meta.Query, not %T", q)
+	return Query{}, reject(RejectInvalid, "a lookup takes a meta.Query, not %T", q)
 }
 
-// decodeQueryBody decodes a query body strictly; an empty body is {}.
+// decodeQueryBody decodes a query body strictly; an empty body is {}. A
+// bad body is a Rejection, so that Node.Read fails at once rather than
+// retrying it.
 func decodeQueryBody(q Query, v any) error {
 	body := []byte(q.Body)
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
 	if err := decodeBody(body, v); err != nil {
-		return fmt.Errorf("meta: lookup %s: %w", q.Op, err)
+		return reject(RejectInvalid, "lookup %s: %v", q.Op, err)
 	}
 	return nil
 }

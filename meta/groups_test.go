@@ -70,6 +70,13 @@ func TestGroupsClient(t *testing.T) {
 	if err := g.DeleteGroup(ctx, "g"); !RejectedWith(err, RejectNotFound) {
 		t.Fatalf("second DeleteGroup: %v", err)
 	}
+	// A bad lookup is a Rejection (Node.Read gives up on it at once).
+	if _, err := readOp[[]GroupSummary](ctx, newMemProposer(), ShardGroups, "no_such_lookup", nil); !RejectedWith(err, RejectInvalid) {
+		t.Fatalf("bad lookup: %v", err)
+	}
+	if _, err := readOp[[]GroupSummary](ctx, newMemProposer(), ShardGroups, "fetch_offsets", groupBody{Group: "g"}); err == nil {
+		t.Fatal("a lookup result of the wrong type was accepted")
+	}
 	// A proposer failure (no quorum) is passed through, wrapped.
 	p := newMemProposer()
 	boom := errors.New("shard not ready")

@@ -321,7 +321,7 @@ func (m *manifestsMachine) lookup(q any) (any, error) {
 		}
 		return m.manifests(func(TopicPartition) bool { return true }), nil
 	}
-	return nil, fmt.Errorf("meta: manifests: unknown lookup %q", query.Op)
+	return nil, reject(RejectInvalid, "unknown manifests lookup %q", query.Op)
 }
 
 // manifests copies the partitions that keep selects, sorted.

@@ -288,7 +288,7 @@ func (m *routesMachine) lookup(q any) (any, error) {
 		}
 		return (*RouteRule)(nil), nil
 	}
-	return nil, fmt.Errorf("meta: routes: unknown lookup %q", query.Op)
+	return nil, reject(RejectInvalid, "unknown routes lookup %q", query.Op)
 }
 
 type routesSnapshot struct {

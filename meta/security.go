@@ -550,7 +550,7 @@ func (m *securityMachine) lookup(q any) (any, error) {
 		}
 		return m.matching(b.Filter), nil
 	}
-	return nil, fmt.Errorf("meta: security: unknown lookup %q", query.Op)
+	return nil, reject(RejectInvalid, "unknown security lookup %q", query.Op)
 }
 
 type securitySnapshot struct {
