@@ -13,8 +13,8 @@ import (
 // Dragonboat logs through a process-global factory that can be set once.
 // It is set to dragonboatLogger, which writes to the logger of the most
 // recently opened Node: Dragonboat's warnings and errors at those levels,
-// its info and debug lines at debug level (it is chatty: every election,
-// every snapshot).
+// its info and debug lines, and the raft package's warnings (every
+// election step, every proposal dropped without a leader), at debug level.
 var (
 	dragonboatLogOnce sync.Once
 	dragonboatSlog    atomic.Pointer[slog.Logger]
@@ -45,7 +45,13 @@ func (d *dragonboatLogger) Infof(format string, args ...any) {
 	d.log(slog.LevelDebug, format, args)
 }
 func (d *dragonboatLogger) Warningf(format string, args ...any) {
-	d.log(slog.LevelWarn, format, args)
+	level := slog.LevelWarn
+	if d.pkg == "raft" {
+		// The raft package logs every election step, and every proposal
+		// dropped while there is no leader, as a warning: routine.
+		level = slog.LevelDebug
+	}
+	d.log(level, format, args)
 }
 func (d *dragonboatLogger) Errorf(format string, args ...any) {
 	d.log(slog.LevelError, format, args)
