@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,7 +220,12 @@ func (o *ManifestOffloader) record(seg logstore.SealedSegment) {
 		return // an empty segment holds no offsets
 	}
 	e, err := ScanSegmentFile(seg.Path)
-	if err != nil {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		o.refused.Add(1)
+		log.Warn("sealed segment deleted before it was recorded in the manifest (retention)", "path", seg.Path)
+		return
+	case err != nil:
 		o.refused.Add(1)
 		log.Error("sealed segment not recorded in the manifest: cannot read it", "path", seg.Path, "err", err)
 		return
