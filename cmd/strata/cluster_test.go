@@ -3,12 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"strata/logstore"
 	"strata/meta"
 )
 
@@ -214,4 +218,81 @@ func TestClusterCLISingleNode(t *testing.T) {
 	if code, body := httpGet(t, srv.url+"/readyz"); code != http.StatusOK {
 		t.Errorf("readyz after the no-op removal: %d %s", code, body)
 	}
+}
+
+// TestServeImportsFileCatalog: a data directory written before meta (the
+// store's catalog.json) is served with its topics and records after the
+// upgrade; the file is imported once and renamed.
+func TestServeImportsFileCatalog(t *testing.T) {
+	data := t.TempDir()
+	st, err := logstore.OpenStore(logstore.StoreOptions{Dir: data, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.CreateTopic("old", 2, map[string]string{logstore.KeyRetentionMs: "86400000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateTopic("old-lite", 1, map[string]string{logstore.KeyStorageEngine: logstore.EngineLite}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"old", "old-lite"} {
+		l, err := st.Partition(name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := logstore.EncodeBatch([]logstore.Record{{Timestamp: 1_700_000_000_000, Value: []byte("v")}}, logstore.CompressionNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv := startServer(t, data)
+	if !strings.Contains(srv.log(), "imported the file catalogue into meta") {
+		t.Errorf("no import in the log:\n%s", srv.log())
+	}
+	check := func() {
+		t.Helper()
+		code, body := httpGet(t, srv.url+"/api/v1/topics")
+		var list topicListJSON
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list.Topics) != 2 {
+			t.Fatalf("topics after the import: %d %s", code, body)
+		}
+		old := list.Topics[0]
+		if old.Name != "old" || old.ID != before.IDString() || old.Partitions != 2 || old.Overrides[logstore.KeyRetentionMs] != "86400000" ||
+			old.PartitionStats[0].HighWatermark != 1 {
+			t.Errorf("old after the import: %+v", old)
+		}
+		if lite := list.Topics[1]; lite.Name != "old-lite" || lite.PartitionStats[0].HighWatermark != 1 {
+			t.Errorf("old-lite after the import: %+v", lite)
+		}
+	}
+	check()
+	if _, err := os.Stat(filepath.Join(data, logstore.CatalogFileName)); err == nil {
+		t.Error("catalog.json is still there")
+	}
+	if _, err := os.Stat(filepath.Join(data, logstore.CatalogFileName+meta.ImportedSuffix)); err != nil {
+		t.Error(err)
+	}
+	// A new topic does not reuse the lite topic's seq (the lite keys are
+	// prefixed by it): the new one starts empty.
+	r := runStrata(t, t.TempDir(), cleanEnv("STRATA_SERVER="+srv.url), "topic", "create", "new-lite", "-c", "storage.engine=lite", "-o", "json")
+	var nl topicJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &nl) != nil || nl.PartitionStats[0].HighWatermark != 0 {
+		t.Fatalf("new lite topic: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	srv.stop(t)
+
+	// The restart imports nothing and keeps everything.
+	srv = startServer(t, data)
+	if strings.Contains(srv.log(), "imported the file catalogue") {
+		t.Error("imported again after a restart")
+	}
+	srv.stop(t)
 }
