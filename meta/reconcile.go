@@ -194,6 +194,7 @@ func ReconcilePartition(dir string, manifest []SegmentEntry, objectExists func(k
 
 	// Scan the sealed files.
 	files := map[int64]SegmentEntry{}
+	corrupt := map[int64]bool{}
 	var fileOrder []int64
 	if len(bases) > 1 {
 		for _, base := range bases[:len(bases)-1] {
@@ -201,6 +202,7 @@ func ReconcilePartition(dir string, manifest []SegmentEntry, objectExists func(k
 			switch {
 			case errors.Is(err, logstore.ErrCorrupt):
 				r.Problems = append(r.Problems, ReconcileProblem{Kind: ProblemCorrupt, Base: base, Detail: err.Error()})
+				corrupt[base] = true
 				continue
 			case err != nil:
 				return r, err
@@ -225,6 +227,9 @@ func ReconcilePartition(dir string, manifest []SegmentEntry, objectExists func(k
 			r.Actions = append(r.Actions, ReconcileAction{Kind: ReconcileRemove, Segment: m, Reason: why})
 			r.Problems = append(r.Problems, ReconcileProblem{Kind: ProblemTruncated, Base: m.Base, Detail: why})
 			continue
+		}
+		if corrupt[m.Base] {
+			continue // reported as corrupt; nothing to propose until an operator decides
 		}
 		f, hasFile := files[m.Base]
 		hasObject := m.ObjectKey != "" && objectExists(m.ObjectKey)
