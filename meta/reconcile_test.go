@@ -295,7 +295,7 @@ func TestReconcileCases(t *testing.T) {
 			prepare: func(t *testing.T, dir string) { flipByte(t, segPath(dir, segs[1].Base), 40) },
 			actions: []string{ReconcileAdd}, problems: []string{ProblemCorrupt}},
 		{name: "corrupt sealed file in the manifest", manifest: segs,
-			prepare: func(t *testing.T, dir string) { flipByte(t, segPath(dir, segs[1].Base), 40) },
+			prepare:  func(t *testing.T, dir string) { flipByte(t, segPath(dir, segs[1].Base), 40) },
 			problems: []string{ProblemCorrupt}},
 		{name: "file overlapping an entry with another base", manifest: []SegmentEntry{segs[0], {Base: segs[1].Base + 1, Last: segs[1].Last, Size: 10, State: SegmentLocal}},
 			actions: []string{ReconcileAdd}, problems: []string{ProblemLost, ProblemOverlap}},
