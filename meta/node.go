@@ -101,6 +101,10 @@ type NodeOptions struct {
 	// transport replaces Dragonboat's TCP transport (tests: an in-process
 	// transport that can cut a node off, node_partition_test.go).
 	transport config.TransportFactory
+	// snapshotEvery, if set, replaces snapshotEntries (and makes the
+	// compaction overhead a fifth of it), so that tests see a follower
+	// catch up from a snapshot.
+	snapshotEvery uint64
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -302,6 +306,9 @@ func (n *Node) startShard(shard uint64, r *replica) error {
 		PreVote:            true,
 		SnapshotEntries:    snapshotEntries,
 		CompactionOverhead: compactionOverhead,
+	}
+	if n.opts.snapshotEvery > 0 {
+		cfg.SnapshotEntries, cfg.CompactionOverhead = n.opts.snapshotEvery, n.opts.snapshotEvery/5
 	}
 	create := func(uint64, uint64) sm.IStateMachine { return r }
 	var err error

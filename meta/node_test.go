@@ -402,3 +402,56 @@ func TestNodeJoinAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNodeCatchUpFromSnapshot: a node that was down while the others
+// snapshotted and compacted their logs catches up from a snapshot (the
+// machines' SaveSnapshot and RecoverFromSnapshot through Dragonboat), and
+// its Store opens the topics it missed.
+func TestNodeCatchUpFromSnapshot(t *testing.T) {
+	peers := map[uint64]string{1: freeAddr(t), 2: freeAddr(t), 3: freeAddr(t)}
+	dirs := map[uint64]string{1: t.TempDir(), 2: t.TempDir(), 3: t.TempDir()}
+	small := func(o *NodeOptions) { o.snapshotEvery = 10 }
+	nodes := map[uint64]*testNode{}
+	done := make(chan *testNode, 3)
+	for id := uint64(1); id <= 3; id++ {
+		go func() { done <- openTestNode(t, id, peers[id], dirs[id], peers, small) }()
+	}
+	for range 3 {
+		tn := <-done
+		nodes[tn.id] = tn
+	}
+	defer func() {
+		for _, tn := range nodes {
+			tn.close(t)
+		}
+	}()
+	if _, err := nodes[1].store.CreateTopic("first", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node 3 opens the first topic", func() error {
+		_, err := nodes[3].store.Topic("first")
+		return err
+	})
+	nodes[3].close(t)
+	delete(nodes, 3)
+	var want []string
+	want = append(want, "first")
+	for i := range 40 {
+		name := fmt.Sprintf("m%02d", i)
+		if _, err := nodes[1+uint64(i%2)].store.CreateTopic(name, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+	}
+	nodes[3] = openTestNode(t, 3, peers[3], dirs[3], peers, small)
+	slices.Sort(want)
+	eventually(t, 15*time.Second, "node 3 catches up", func() error {
+		if got := storeNames(nodes[3].store); !slices.Equal(got, want) {
+			return fmt.Errorf("store has %d topics, want %d", len(got), len(want))
+		}
+		return nil
+	})
+	if got := topicNames(t, nodes[3].catalog); !slices.Equal(got, want) {
+		t.Fatalf("catalogue after catch-up: %v", got)
+	}
+}
