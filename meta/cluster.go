@@ -2,6 +2,7 @@ package meta
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -319,4 +320,88 @@ func (m *clusterMachine) load(r io.Reader) error {
 	}
 	*m = *fresh
 	return nil
+}
+
+// Cluster is the typed client of the cluster shard.
+type Cluster struct{ p Proposer }
+
+// NewCluster returns a client of the cluster shard through p (a *Node).
+func NewCluster(p Proposer) *Cluster { return &Cluster{p: p} }
+
+func (c *Cluster) propose(ctx context.Context, op string, body any) error {
+	cmd, err := EncodeCommand(op, body)
+	if err != nil {
+		return err
+	}
+	res, err := c.p.Propose(ctx, ShardCluster, cmd)
+	if err != nil {
+		return err
+	}
+	return DecodeResult(res, nil)
+}
+
+func (c *Cluster) read(ctx context.Context, op string, body any) (any, error) {
+	q, err := NewQuery(op, body)
+	if err != nil {
+		return nil, err
+	}
+	return c.p.Read(ctx, ShardCluster, q)
+}
+
+// Nodes returns every registered node (a linearizable read).
+func (c *Cluster) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	v, err := c.read(ctx, QueryNodes, nil)
+	if err != nil {
+		return nil, err
+	}
+	nodes, ok := v.([]NodeInfo)
+	if !ok {
+		return nil, fmt.Errorf("meta: cluster nodes returned %T", v)
+	}
+	return nodes, nil
+}
+
+// SetPlacement records that node leads partition p of topic; the node must
+// be registered (a not_found Rejection otherwise).
+func (c *Cluster) SetPlacement(ctx context.Context, topic string, p int32, node uint64) error {
+	return c.propose(ctx, OpSetPlacement, Placement{Topic: topic, Partition: p, Node: node})
+}
+
+// DeletePlacements forgets every placement of topic (after it is deleted).
+func (c *Cluster) DeletePlacements(ctx context.Context, topic string) error {
+	return c.propose(ctx, OpDeletePlacement, map[string]string{"topic": topic})
+}
+
+// Placement returns the node that leads partition p of topic; ok is false
+// when none is recorded.
+func (c *Cluster) Placement(ctx context.Context, topic string, p int32) (node uint64, ok bool, err error) {
+	v, err := c.read(ctx, QueryPlacement, map[string]any{"topic": topic, "partition": p})
+	if isRejection(err, RejectNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	m, isMap := v.(map[string]uint64)
+	if !isMap {
+		return 0, false, fmt.Errorf("meta: cluster placement returned %T", v)
+	}
+	return m["node"], true, nil
+}
+
+// Placements returns every placement of topic ("" = of every topic).
+func (c *Cluster) Placements(ctx context.Context, topic string) ([]Placement, error) {
+	var body any
+	if topic != "" {
+		body = map[string]string{"topic": topic}
+	}
+	v, err := c.read(ctx, QueryPlacements, body)
+	if err != nil {
+		return nil, err
+	}
+	ps, ok := v.([]Placement)
+	if !ok {
+		return nil, fmt.Errorf("meta: cluster placements returned %T", v)
+	}
+	return ps, nil
 }
