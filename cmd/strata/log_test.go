@@ -84,3 +84,49 @@ func TestLogToolsCLI(t *testing.T) {
 		t.Fatalf("dump of a missing dir: code %d stderr %s", res.code, res.stderr)
 	}
 }
+
+// TestLogStatsFromServer: topic configs live in raft once a server has run,
+// so `strata log stats --server` asks the running server for modes, engines
+// and the offsets of partitions that have no files (lite).
+func TestLogStatsFromServer(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, data)
+	defer srv.stop(t)
+	env := cleanEnv("STRATA_SERVER=" + srv.url)
+	for _, args := range [][]string{
+		{"topic", "create", "seg", "--partitions", "2"},
+		{"topic", "create", "inbox", "--config", "storage.engine=lite"},
+	} {
+		if res := runStrata(t, data, env, args...); res.code != 0 {
+			t.Fatalf("%v: %s", args, res.stderr)
+		}
+	}
+	res := runStrata(t, data, env, "log", "stats", "--json", data)
+	var stats struct {
+		Partitions []struct {
+			Topic      string `json:"topic"`
+			Partition  int32  `json:"partition"`
+			Mode       string `json:"mode"`
+			Engine     string `json:"engine"`
+			NextOffset int64  `json:"next_offset"`
+		} `json:"partitions"`
+	}
+	if res.code != 0 {
+		t.Fatalf("stats: %s", res.stderr)
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &stats); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range stats.Partitions {
+		got[fmt.Sprintf("%s-%d", p.Topic, p.Partition)] = fmt.Sprintf("%s/%s/%d", p.Mode, p.Engine, p.NextOffset)
+	}
+	want := map[string]string{"seg-0": "persistent/segment/0", "seg-1": "persistent/segment/0", "inbox-0": "persistent/lite/0"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("stats --server: got %v, want %v", got, want)
+	}
+	res = runStrata(t, data, cleanEnv("STRATA_SERVER=http://127.0.0.1:1"), "log", "stats", data)
+	if res.code != 1 || !strings.Contains(res.stderr, "is `strata serve` running there?") {
+		t.Fatalf("stats with an unreachable server: code %d stderr %s", res.code, res.stderr)
+	}
+}

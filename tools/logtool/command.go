@@ -3,6 +3,7 @@ package logtool
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -69,13 +70,14 @@ func verifyCommand() *cobra.Command {
 
 func statsCommand() *cobra.Command {
 	var asJSON bool
+	var opts StatsOptions
 	cmd := &cobra.Command{
 		Use:          "stats <data-dir>",
 		Short:        "Per topic/partition sizes, offsets, segment counts and engines",
 		Args:         cobra.ExactArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := CollectStats(args[0], cmd.ErrOrStderr())
+			st, err := CollectStats(args[0], opts, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -95,10 +97,12 @@ func statsCommand() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "lite database: %d bytes (lite partitions keep their offsets inside it; `strata topic describe` shows them)\n", st.LiteBytes)
+			fmt.Fprintf(out, "lite database: %d bytes\n", st.LiteBytes)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().StringVar(&opts.Server, "server", os.Getenv("STRATA_SERVER"),
+		"a running strata's HTTP address (or STRATA_SERVER): topic modes and engines, and lite/memory partition offsets, come from its admin API")
 	return cmd
 }

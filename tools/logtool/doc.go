@@ -10,6 +10,12 @@
 //	<data>/topics/<topic>-<partition>/<base:020d>.timeindex  time index (derived)
 //	<data>/lite/                                            pebble database of lite topics
 //
+// Topic modes and engines live in meta (raft, <data>/meta), which a tool
+// cannot read offline; `strata log stats --server URL` asks a running
+// server's admin API for them (and for the offsets of lite and memory
+// partitions, which have no files). A data directory from before meta
+// still has its catalog.json, which stats reads directly.
+//
 // The file formats are drawn in the logstore package doc; this package only
 // uses logstore's exported decoders (ScanSegment, DecodeIndex,
 // DecodeTimeIndex, DecodeRecords), so a tool and the engine can never

@@ -60,7 +60,7 @@ func TestToolsOnEngineOutput(t *testing.T) {
 		t.Fatalf("verify report %+v", rep)
 	}
 
-	stats, err := CollectStats(data, &bytes.Buffer{})
+	stats, err := CollectStats(data, StatsOptions{}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func TestStats(t *testing.T) {
 	data := t.TempDir()
 	writePartition(t, filepath.Join(data, "topics", "a-0"), 3, 2)
 	writePartition(t, filepath.Join(data, "topics", "a-1"))
-	st, err := CollectStats(data, &bytes.Buffer{})
+	st, err := CollectStats(data, StatsOptions{}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

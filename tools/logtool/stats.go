@@ -1,14 +1,17 @@
 package logtool
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -43,10 +46,21 @@ type Stats struct {
 	LiteBytes int64 `json:"lite_bytes"`
 }
 
+// StatsOptions says where topic configs come from.
+type StatsOptions struct {
+	// Server, if set, is a running strata's HTTP address: topic modes and
+	// engines, and the offsets of lite and memory partitions (which live in
+	// the pebble database or in RAM, not in files), come from its admin API.
+	// Without it, a data directory from before meta existed still has its
+	// catalog.json; a newer one keeps topics in raft (<data>/meta), which a
+	// tool cannot read offline, so mode and engine show as "?".
+	Server string
+}
+
 // CollectStats walks dataDir. For each segment partition it reads batch
 // headers only (hopping by length), so it is fast even on large logs; use
 // Verify to check CRCs.
-func CollectStats(dataDir string, progressOut io.Writer) (Stats, error) {
+func CollectStats(dataDir string, opts StatsOptions, progressOut io.Writer) (Stats, error) {
 	var st Stats
 	parts, err := listPartitions(dataDir)
 	if err != nil {
@@ -58,7 +72,7 @@ func CollectStats(dataDir string, progressOut io.Writer) (Stats, error) {
 			total += s.Size
 		}
 	}
-	topics, err := loadCatalog(dataDir)
+	topics, err := loadTopics(dataDir, opts.Server)
 	if err != nil {
 		return st, err
 	}
@@ -97,7 +111,11 @@ func CollectStats(dataDir string, progressOut io.Writer) (Stats, error) {
 			if seen[logstore.PartitionDirName(name, p)] {
 				continue
 			}
-			st.Partitions = append(st.Partitions, PartitionStats{Topic: name, Partition: p, Mode: cfg.mode, Engine: cfg.engine, StartOffset: -1, NextOffset: -1})
+			ps := PartitionStats{Topic: name, Partition: p, Mode: cfg.mode, Engine: cfg.engine, StartOffset: -1, NextOffset: -1}
+			if live, ok := cfg.live[p]; ok {
+				ps.StartOffset, ps.NextOffset, ps.Bytes, ps.Batches = live.LogStartOffset, live.HighWatermark, live.Bytes, live.Batches
+			}
+			st.Partitions = append(st.Partitions, ps)
 		}
 	}
 	slices.SortStableFunc(st.Partitions, func(a, b PartitionStats) int {
@@ -121,6 +139,59 @@ func CollectStats(dataDir string, progressOut io.Writer) (Stats, error) {
 type catalogTopic struct {
 	mode, engine string
 	partitions   int32
+	live         map[int32]livePartition // from the server, when asked
+}
+
+type livePartition struct {
+	LogStartOffset int64 `json:"log_start_offset"`
+	HighWatermark  int64 `json:"high_watermark"`
+	Bytes          int64 `json:"bytes"`
+	Batches        int64 `json:"batches"`
+	Partition      int32 `json:"partition"`
+}
+
+// loadTopics returns topic configs from the server when one is named, else
+// from a pre-meta catalog.json.
+func loadTopics(dataDir, server string) (map[string]catalogTopic, error) {
+	if server != "" {
+		return fetchTopics(server)
+	}
+	return loadCatalog(dataDir)
+}
+
+// fetchTopics reads GET /api/v1/topics from a running server.
+func fetchTopics(server string) (map[string]catalogTopic, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	url := strings.TrimRight(server, "/") + "/api/v1/topics"
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("reading topics from %s: %w (is `strata serve` running there?)", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("reading topics from %s: HTTP %d: %s", url, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	var list struct {
+		Topics []struct {
+			Name       string            `json:"name"`
+			Partitions int32             `json:"partitions"`
+			Configs    map[string]string `json:"configs"`
+			Stats      []livePartition   `json:"partition_stats"`
+		} `json:"topics"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return nil, fmt.Errorf("reading topics from %s: %w", url, err)
+	}
+	out := map[string]catalogTopic{}
+	for _, t := range list.Topics {
+		ct := catalogTopic{mode: t.Configs[logstore.KeyStorageMode], engine: t.Configs[logstore.KeyStorageEngine], partitions: t.Partitions, live: map[int32]livePartition{}}
+		for _, p := range t.Stats {
+			ct.live[p.Partition] = p
+		}
+		out[t.Name] = ct
+	}
+	return out, nil
 }
 
 // loadCatalog reads the topic catalogue, if the data directory has one.
