@@ -50,3 +50,27 @@ func (NopOffloader) IsOffloaded(string, int32, int64) bool { return false }
 func (NopOffloader) OpenRemote(context.Context, string, int32, int64, int64, int64) (io.ReadCloser, error) {
 	return nil, ErrOffsetOutOfRange
 }
+
+// SegmentDeleteNotifier is implemented by an Offloader that wants to know
+// when a sealed segment leaves the log for good: retention deleted it,
+// DeleteRecordsBefore moved the log start past it, Truncate cut it off (or
+// cut into it, making it the active segment again), or recovery finished such a deletion that a crash interrupted. It is
+// optional (the log checks with a type assertion), so that NopOffloader
+// and other Offloaders need not implement it. Like SegmentSealed it is
+// called under the log's write lock and must not block on I/O.
+//
+// It is not called for a torn or corrupt tail that recovery cuts off:
+// that is data lost, which manifest reconciliation reports rather than
+// forgets. A future eviction of the local copy of an offloaded segment is
+// not a deletion either.
+type SegmentDeleteNotifier interface {
+	SegmentDeleted(topic string, partition int32, baseOffset int64)
+}
+
+// notifyDeleted tells the offloader, if it listens, that the segment at
+// base left the log.
+func (l *SegmentLog) notifyDeleted(base int64) {
+	if n, ok := l.opts.Offloader.(SegmentDeleteNotifier); ok {
+		n.SegmentDeleted(l.opts.Topic, l.opts.Partition, base)
+	}
+}

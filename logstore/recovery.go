@@ -298,6 +298,7 @@ func (l *SegmentLog) recover() error {
 		if err := l.deleteSegmentFiles(s); err != nil {
 			return err
 		}
+		l.notifyDeleted(s.base)
 	}
 	l.mu.segs = segs
 	if len(segs) == 0 {

@@ -125,9 +125,11 @@ func (l *SegmentLog) dropHead(drop int, newLSO int64) error {
 	l.mu.Unlock()
 	for _, s := range victims {
 		if err := l.deleteSegmentFiles(s); err != nil {
-			// The checkpoint already holds newLSO: a reopen deletes the rest.
+			// The checkpoint already holds newLSO: a reopen deletes the rest
+			// (and notifies then).
 			return fmt.Errorf("delete segment %s: %w", s.path, err)
 		}
+		l.notifyDeleted(s.base)
 	}
 	if len(victims) > 0 {
 		if err := syncDir(l.fs, l.dir); err != nil {
@@ -207,6 +209,12 @@ func (l *SegmentLog) Truncate(offset int64) error {
 		if err := l.deleteSegmentFiles(later[j]); err != nil {
 			return l.poison(fmt.Errorf("truncate: delete %s: %w", later[j].path, err))
 		}
+		l.notifyDeleted(later[j].base)
+	}
+	if len(later) > 0 {
+		// s was sealed and is the active segment again: the sealed file
+		// the offloader was told about no longer exists.
+		l.notifyDeleted(s.base)
 	}
 	if err := l.removeIndexFiles(s.base); err != nil {
 		return l.poison(fmt.Errorf("truncate: %w", err))

@@ -23,6 +23,14 @@ type CatalogOptions struct {
 	// SeqBlock is how many topic seqs one proposal reserves (default 64),
 	// so that a topic create costs one proposal, not two.
 	SeqBlock uint64
+	// DropOnDelete makes Delete also forget what other shards hold about
+	// the topic: its segment manifests (shard 3), every group's committed
+	// offsets for it (shard 4) and its partition placements (shard 1).
+	// The node whose Store proposes the delete does it, once per delete;
+	// the other nodes only see the topic go (Store.Reconcile).
+	DropOnDelete bool
+	// Logger receives the failures of those drops (nil = slog.Default()).
+	Logger *slog.Logger
 }
 
 // DefaultCatalogTimeout is CatalogOptions.Timeout's default.
@@ -35,6 +43,9 @@ func (o *CatalogOptions) EnsureDefaults() {
 	}
 	if o.SeqBlock == 0 {
 		o.SeqBlock = 64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
 
@@ -178,13 +189,48 @@ func (c *Catalog) get(name string) (topicEntry, bool) {
 	return e, ok
 }
 
-// Delete removes a topic's entry; a missing topic is not an error.
+// Delete removes a topic's entry; a missing topic is not an error. With
+// DropOnDelete it then drops the topic's manifests, offsets and
+// placements (also when the entry was gone already: a retried delete
+// finishes what a crash interrupted).
 func (c *Catalog) Delete(name string) error {
 	err := c.propose(OpTopicDelete, map[string]string{"name": name}, nil)
 	if isRejection(err, RejectNotFound) {
-		return nil
+		err = nil
 	}
-	return mapTopicError(name, err)
+	if err != nil {
+		return mapTopicError(name, err)
+	}
+	if c.opts.DropOnDelete {
+		c.dropTopic(name)
+	}
+	return nil
+}
+
+// dropTopic forgets a deleted topic in the other shards. The topic is
+// deleted whatever happens here, so a failure is logged, not returned:
+// leftovers are inert (no topic reads them) until a topic of the same name
+// is created, and a repeated delete of that name drops them.
+func (c *Catalog) dropTopic(name string) {
+	ctx, cancel, err := c.context()
+	if err != nil {
+		return
+	}
+	defer cancel()
+	log := c.opts.Logger.With("topic", name)
+	if n, err := NewManifests(c.p).DropTopic(ctx, name); err != nil {
+		log.Error("meta: deleted topic: dropping its segment manifests failed", "err", err)
+	} else if n > 0 {
+		log.Info("meta: deleted topic: segment manifests dropped", "segments", n)
+	}
+	if n, err := NewGroups(c.p).DropTopic(ctx, name); err != nil {
+		log.Error("meta: deleted topic: dropping its committed offsets failed", "err", err)
+	} else if n > 0 {
+		log.Info("meta: deleted topic: committed offsets dropped", "offsets", n)
+	}
+	if err := NewCluster(c.p).DeletePlacements(ctx, name); err != nil && !isRejection(err, RejectNotFound) {
+		log.Error("meta: deleted topic: dropping its placements failed", "err", err)
+	}
 }
 
 // NextSeq returns a seq never returned before, from a block reserved with

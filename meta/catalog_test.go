@@ -287,3 +287,67 @@ func TestCatalogImportFile(t *testing.T) {
 		t.Fatalf("the file was moved: %v", err)
 	}
 }
+
+// TestCatalogDropOnDelete: deleting a topic through a Catalog with
+// DropOnDelete also forgets its segment manifests, every group's offsets
+// for it and its placements, and leaves other topics' alone; a repeated
+// delete (the entry already gone) drops again and succeeds.
+func TestCatalogDropOnDelete(t *testing.T) {
+	ctx := context.Background()
+	p := newMemProposer()
+	c, err := NewCatalog(p, CatalogOptions{Timeout: 2 * time.Second, DropOnDelete: true, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"gone", "kept"} {
+		if err := c.Create(logstore.TopicMeta{Name: name, ID: [16]byte{byte(i + 1)}, Seq: uint64(i + 1), Partitions: 2, CreatedAt: time.Unix(1, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, g, cl := NewManifests(p), NewGroups(p), NewCluster(p)
+	if err := cl.propose(ctx, OpNodeRegister, map[string]any{"id": 1, "raft_addr": "127.0.0.1:7101", "at": time.Unix(5, 0).UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gone", "kept"} {
+		if _, err := m.AddSegment(ctx, name, 1, SegmentEntry{Base: 0, Last: 4, Size: 100, State: SegmentLocal}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.SetPlacement(ctx, name, 0, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, group := range []string{"g1", "g2"} {
+		if err := g.CommitOffsets(ctx, group, nil, 1, []OffsetCommit{{Topic: "gone", Partition: 0, Offset: 5}, {Topic: "kept", Partition: 1, Offset: 7}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func() {
+		t.Helper()
+		if segs, err := m.Partition(ctx, "gone", 1); err != nil || len(segs) != 0 {
+			t.Fatalf("manifest of the deleted topic: %v %v", segs, err)
+		}
+		if segs, err := m.Partition(ctx, "kept", 1); err != nil || len(segs) != 1 {
+			t.Fatalf("manifest of the other topic: %v %v", segs, err)
+		}
+		for _, group := range []string{"g1", "g2"} {
+			offs, err := g.FetchOffsets(ctx, group, nil)
+			if err != nil || len(offs) != 1 || offs[0].Topic != "kept" || offs[0].Offset != 7 {
+				t.Fatalf("group %s offsets after the delete: %+v %v", group, offs, err)
+			}
+		}
+		if _, ok, err := cl.Placement(ctx, "gone", 0); ok || err != nil {
+			t.Fatalf("placement of the deleted topic: %v %v", ok, err)
+		}
+		if _, ok, err := cl.Placement(ctx, "kept", 0); !ok || err != nil {
+			t.Fatalf("placement of the other topic: %v %v", ok, err)
+		}
+	}
+	if err := c.Delete("gone"); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	if err := c.Delete("gone"); err != nil {
+		t.Fatalf("repeated delete: %v", err)
+	}
+	check()
+}

@@ -64,8 +64,10 @@
 // conflict for an overlapping one. ManifestOffloader (manifests_offload.go)
 // is the logstore.Offloader that records every roll asynchronously (bounded
 // queue; full policy: block the roll, never drop; failed proposals retried)
-// and answers IsOffloaded from the manifest; OpenRemote fails with
-// ErrNoObjectTier until the object tier exists. ReconcilePartition
+// and answers IsOffloaded from the manifest; it also removes the entries
+// of segments the log deleted (logstore.SegmentDeleteNotifier: retention,
+// DeleteRecordsBefore, Truncate), and records only partitions it Owns.
+// OpenRemote fails with ErrNoObjectTier until the object tier exists. ReconcilePartition
 // (reconcile.go) compares a partition directory with its manifest after a
 // crash and lists the proposals that make them agree (Apply) and the
 // problems none can fix (lost, corrupt, object missing: Err).

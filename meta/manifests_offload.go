@@ -36,7 +36,15 @@ type ManifestOffloaderOptions struct {
 	MaxRetryBackoff time.Duration
 	// ReadTimeout bounds IsOffloaded's read (0 = 5s).
 	ReadTimeout time.Duration
-	Logger      *slog.Logger // nil = slog.Default()
+	// Owns reports whether this node's log of a partition is the one the
+	// manifest describes (nil = every partition). The manifest holds one
+	// list per partition, but until partition data is replicated every
+	// node of a cluster keeps its own, different log of every partition:
+	// only one of them may record. For the others nothing is recorded or
+	// removed and IsOffloaded is false. It is called on the worker and in
+	// IsOffloaded, and must not block.
+	Owns   func(topic string, partition int32) bool
+	Logger *slog.Logger // nil = slog.Default()
 }
 
 // DefaultManifestQueueSize is ManifestOffloaderOptions.QueueSize's default.
@@ -90,24 +98,32 @@ type ManifestOffloader struct {
 	done   chan struct{}
 
 	recorded atomic.Int64 // entries added (or found identical)
+	removed  atomic.Int64 // entries removed after the log deleted their segment (or found gone)
 	refused  atomic.Int64 // entries the manifest rejected, or files that would not scan
-	blocked  atomic.Int64 // SegmentSealed calls that found the queue full
+	blocked  atomic.Int64 // SegmentSealed and SegmentDeleted calls that found the queue full
 
 	closeOnce sync.Once
 }
 
 type offloadItem struct {
 	seg     logstore.SealedSegment
+	deleted bool          // remove seg's entry (only Topic, Partition, BaseOffset are set)
 	flushed chan struct{} // set: a Flush marker, closed when reached
 }
 
-var _ logstore.Offloader = (*ManifestOffloader)(nil)
+var (
+	_ logstore.Offloader             = (*ManifestOffloader)(nil)
+	_ logstore.SegmentDeleteNotifier = (*ManifestOffloader)(nil)
+)
 
 // NewManifestOffloader starts an offloader that records into c.
 func NewManifestOffloader(c *Manifests, opts ManifestOffloaderOptions) (*ManifestOffloader, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Owns == nil {
+		opts.Owns = func(string, int32) bool { return true }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &ManifestOffloader{c: c, opts: opts, queue: make(chan offloadItem, opts.QueueSize), ctx: ctx, cancel: cancel, done: make(chan struct{})}
@@ -120,6 +136,14 @@ func NewManifestOffloader(c *Manifests, opts ManifestOffloaderOptions) (*Manifes
 // closes.
 func (o *ManifestOffloader) SegmentSealed(seg logstore.SealedSegment) {
 	o.enqueue(offloadItem{seg: seg})
+}
+
+// SegmentDeleted queues the removal of the segment's entry: the log
+// deleted it (retention, DeleteRecordsBefore, Truncate), so the manifest
+// must not keep describing it. Same queue and full policy as
+// SegmentSealed, so a removal never overtakes the seal it follows.
+func (o *ManifestOffloader) SegmentDeleted(topic string, partition int32, baseOffset int64) {
+	o.enqueue(offloadItem{seg: logstore.SealedSegment{Topic: topic, Partition: partition, BaseOffset: baseOffset}, deleted: true})
 }
 
 func (o *ManifestOffloader) enqueue(it offloadItem) bool {
@@ -140,6 +164,9 @@ func (o *ManifestOffloader) enqueue(it offloadItem) bool {
 // IsOffloaded reads the segment's manifest state (a linearizable read,
 // bounded by ReadTimeout). Any failure answers false: the local copy stays.
 func (o *ManifestOffloader) IsOffloaded(topic string, partition int32, baseOffset int64) bool {
+	if !o.opts.Owns(topic, partition) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(o.ctx, o.opts.ReadTimeout)
 	defer cancel()
 	e, ok, err := o.c.Segment(ctx, topic, partition, baseOffset)
@@ -175,13 +202,13 @@ func (o *ManifestOffloader) Flush(ctx context.Context) error {
 
 // ManifestOffloaderStats are the offloader's counters.
 type ManifestOffloaderStats struct {
-	Recorded, Refused, Blocked int64
-	Queued                     int
+	Recorded, Removed, Refused, Blocked int64
+	Queued                              int
 }
 
 // Stats returns the counters and the current queue depth.
 func (o *ManifestOffloader) Stats() ManifestOffloaderStats {
-	return ManifestOffloaderStats{Recorded: o.recorded.Load(), Refused: o.refused.Load(), Blocked: o.blocked.Load(), Queued: len(o.queue)}
+	return ManifestOffloaderStats{Recorded: o.recorded.Load(), Removed: o.removed.Load(), Refused: o.refused.Load(), Blocked: o.blocked.Load(), Queued: len(o.queue)}
 }
 
 // Close stops the worker. Segments still queued are not recorded; the
@@ -206,6 +233,13 @@ func (o *ManifestOffloader) run() {
 		case it := <-o.queue:
 			if it.flushed != nil {
 				close(it.flushed)
+				continue
+			}
+			if !o.opts.Owns(it.seg.Topic, it.seg.Partition) {
+				continue
+			}
+			if it.deleted {
+				o.remove(it.seg)
 				continue
 			}
 			o.record(it.seg)
@@ -234,21 +268,53 @@ func (o *ManifestOffloader) record(seg logstore.SealedSegment) {
 		log.Warn("sealed segment file differs from the roll's description; recording the file",
 			"path", seg.Path, "file_last", e.Last, "file_size", e.Size, "last", seg.LastOffset, "size", seg.Size)
 	}
-	backoff := o.opts.RetryBackoff
-	for {
+	o.retry(func() bool {
 		_, err := o.c.AddSegment(o.ctx, seg.Topic, seg.Partition, e)
 		switch {
 		case err == nil:
 			o.recorded.Add(1)
-			return
 		case errors.Is(err, ErrRejected):
 			o.refused.Add(1)
 			log.Error("manifest refused a sealed segment; ReconcilePartition will report it", "err", err)
-			return
 		case o.ctx.Err() != nil:
+		default:
+			log.Warn("recording a sealed segment failed; retrying", "err", err)
+			return false
+		}
+		return true
+	})
+}
+
+// remove drops the entry of a segment the log deleted, retrying proposals
+// that fail. An entry that is not there (never recorded, or a retried
+// proposal removed it) is fine.
+func (o *ManifestOffloader) remove(seg logstore.SealedSegment) {
+	log := o.opts.Logger.With("topic", seg.Topic, "partition", seg.Partition, "base", seg.BaseOffset)
+	o.retry(func() bool {
+		_, err := o.c.RemoveSegment(o.ctx, seg.Topic, seg.Partition, seg.BaseOffset)
+		switch {
+		case err == nil, RejectedWith(err, RejectNotFound):
+			o.removed.Add(1)
+		case errors.Is(err, ErrRejected):
+			o.refused.Add(1)
+			log.Error("manifest refused to remove a deleted segment; reconciliation will", "err", err)
+		case o.ctx.Err() != nil:
+		default:
+			log.Warn("removing a deleted segment from the manifest failed; retrying", "err", err)
+			return false
+		}
+		return true
+	})
+}
+
+// retry runs attempt until it reports done or the offloader closes,
+// backing off between attempts.
+func (o *ManifestOffloader) retry(attempt func() (done bool)) {
+	backoff := o.opts.RetryBackoff
+	for !attempt() {
+		if o.ctx.Err() != nil {
 			return
 		}
-		log.Warn("recording a sealed segment failed; retrying", "err", err, "backoff", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-o.ctx.Done():

@@ -625,6 +625,26 @@ func (n *Node) Status() ClusterStatus {
 	return st
 }
 
+// SoleMember reports whether this node is shard's only member, as this
+// node's raft state knows it (no I/O, no quorum needed): a single-node
+// deployment. A node that has not learnt its membership yet answers false.
+func (n *Node) SoleMember(shard uint64) bool {
+	if n.isClosed() {
+		return false
+	}
+	info := n.nh.GetNodeHostInfo(dragonboat.NodeHostInfoOption{SkipLogInfo: true})
+	if info == nil {
+		return false
+	}
+	for _, si := range info.ShardInfoList {
+		if si.ShardID == shard {
+			_, self := si.Replicas[n.opts.NodeID]
+			return self && len(si.Replicas) == 1
+		}
+	}
+	return false
+}
+
 // OnTopicsChanged registers f to run after the topics shard changed on
 // this node (an applied command or a restored snapshot), and once right
 // away. f runs on the Node's notifier goroutine, never on the raft apply

@@ -550,3 +550,90 @@ func TestReconcileTopicsDir(t *testing.T) {
 		t.Fatalf("second pass: %+v, %v", reports, err)
 	}
 }
+
+// TestManifestOffloaderSegmentDeleted: segments that DeleteRecordsBefore and
+// retention delete leave the manifest (remove_segment, through the same
+// queue as the seals), so the manifest and the files agree without a
+// reconciliation; a partition the node does not own is left alone.
+func TestManifestOffloaderSegmentDeleted(t *testing.T) {
+	root := t.TempDir()
+	c := NewManifests(newMemProposer())
+	o, err := NewManifestOffloader(c, ManifestOffloaderOptions{Logger: quietLogger(),
+		Owns: func(topic string, _ int32) bool { return topic == "t" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	l := openTestLog(t, root, o)
+	defer l.Close()
+	appendBatches(t, l, 6) // five sealed segments of 2 records each, one active
+	ctx := context.Background()
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "t-0")
+	objs := &objectStore{keys: map[string]bool{}}
+	checkConsistent(t, c, dir, objs)
+	bases := func() []int64 {
+		t.Helper()
+		m, err := c.Partition(ctx, "t", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, e := range m {
+			out = append(out, e.Base)
+		}
+		return out
+	}
+	if got := bases(); !slices.Equal(got, []int64{0, 2, 4, 6, 8}) {
+		t.Fatalf("manifest bases %v", got)
+	}
+
+	if err := l.DeleteRecordsBefore(4); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := bases(); !slices.Equal(got, []int64{4, 6, 8}) {
+		t.Fatalf("after DeleteRecordsBefore(4): manifest bases %v", got)
+	}
+	checkConsistent(t, c, dir, objs)
+
+	cfg := l.Config()
+	cfg.RetentionBytes = 1 // keep only the active segment
+	if err := l.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ApplyRetention(time.Now().UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := bases(); len(got) != 0 {
+		t.Fatalf("after retention: manifest bases %v", got)
+	}
+	if st := o.Stats(); st.Removed != 5 || st.Refused != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	checkConsistent(t, c, dir, objs)
+
+	// A removal of an entry that is not there (a retried proposal) is done.
+	o.SegmentDeleted("t", 0, 4)
+	// Another partition: not this node's to record or remove.
+	if _, err := c.AddSegment(ctx, "u", 0, SegmentEntry{Base: 0, Last: 1, Size: 10, State: SegmentLocal}); err != nil {
+		t.Fatal(err)
+	}
+	o.SegmentDeleted("u", 0, 0)
+	if err := o.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := c.Partition(ctx, "u", 0); len(segs) != 1 {
+		t.Fatalf("an entry of a partition the node does not own was removed: %v", segs)
+	}
+	if st := o.Stats(); st.Removed != 6 || st.Refused != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -77,6 +77,42 @@ type addNodeRequest struct {
 	RaftAddr string `json:"raft_addr"`
 }
 
+// groupListJSON is GET /api/v1/groups: every group with metadata or
+// committed offsets.
+type groupListJSON struct {
+	Groups []meta.GroupSummary `json:"groups"`
+}
+
+// groupOffsetsJSON is GET /api/v1/groups/{group}/offsets: the committed
+// offsets, sorted by topic and partition, and the group's membership
+// metadata when a coordinator wrote any.
+type groupOffsetsJSON struct {
+	Group    string                 `json:"group"`
+	State    string                 `json:"state"`
+	Metadata *meta.GroupMetadata    `json:"metadata,omitempty"`
+	Offsets  []meta.CommittedOffset `json:"offsets"`
+}
+
+// offsetJSON is one partition of a commit.
+type offsetJSON struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Metadata  string `json:"metadata,omitempty"`
+}
+
+// commitOffsetsRequest is POST /api/v1/groups/{group}/offsets: committed
+// in one proposal, all or nothing.
+type commitOffsetsRequest struct {
+	Offsets []offsetJSON `json:"offsets"`
+}
+
+// commitOffsetsJSON is its response.
+type commitOffsetsJSON struct {
+	Group     string `json:"group"`
+	Committed int    `json:"committed"`
+}
+
 // errorJSON is every error response: a message for people, a stable code
 // for scripts.
 type errorJSON struct {
@@ -96,6 +132,8 @@ const (
 	codeUnavailable       = "unavailable"
 	codeNoQuorum          = "no_quorum"
 	codeMembership        = "membership"
+	codeUnknownGroup      = "unknown_group"
+	codeGroupNotEmpty     = "group_not_empty"
 	codeInternal          = "internal"
 )
 
@@ -116,6 +154,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusServiceUnavailable, codeNoQuorum
 	case errors.Is(err, meta.ErrMembership):
 		return http.StatusConflict, codeMembership
+	case meta.RejectedWith(err, meta.RejectInvalid):
+		return http.StatusBadRequest, codeBadRequest
 	case errors.Is(err, logstore.ErrClosed), errors.Is(err, meta.ErrClosed):
 		return http.StatusServiceUnavailable, codeUnavailable
 	default:

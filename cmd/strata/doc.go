@@ -5,12 +5,14 @@
 // # What it owns
 //
 //   - the command tree (cobra): serve, version, topic create|list|describe|alter|delete,
-//     cluster status|add-node|remove-node;
+//     group list|describe|commit|delete, cluster status|add-node|remove-node;
 //   - configuration: flags, STRATA_* environment variables and strata.yaml;
 //   - the HTTP server: /healthz, /readyz, /metrics and the JSON admin API
-//     under /api/v1 that the topic and cluster commands call;
+//     under /api/v1 that the topic, group and cluster commands call;
 //   - wiring meta (package meta: a Dragonboat node in <data>/meta) under the
-//     store: the Store's topic catalogue is meta.Catalog;
+//     store: the Store's topic catalogue is meta.Catalog, its Offloader is
+//     meta.ManifestOffloader (sealed segments recorded in the manifest, and
+//     removed when retention deletes them);
 //   - process lifecycle: start-up order, signal handling, graceful shutdown.
 //
 // # Configuration
@@ -26,8 +28,8 @@
 //  4. the built-in default.
 //
 // `strata serve --print-config` prints the effective result as YAML and exits.
-// The topic and cluster commands read only --server (or STRATA_SERVER), -o
-// and --timeout.
+// The topic, group and cluster commands read only --server (or
+// STRATA_SERVER), -o and --timeout.
 //
 // # Meta: one node or a cluster
 //
@@ -54,6 +56,24 @@
 // A pre-meta <data>/catalog.json is imported into meta once, on the first
 // start, and renamed catalog.json.imported.
 //
+// Segment manifests (meta shard 3) hold one segment list per partition, so
+// only a single node records them: until partition data is replicated each
+// node of a cluster has its own, different log of every partition, and a
+// cluster records no manifest (logged at start-up). A topic deleted through
+// a node loses its manifests, every group's offsets for it and its
+// placements, proposed by that node once.
+//
+// # Consumer group offsets
+//
+// `strata group` reads and writes meta's groups shard through any node:
+//
+//	strata group list                          GROUP STATE MEMBERS OFFSETS
+//	strata group describe GROUP                state, generation, offsets per partition
+//	strata group commit GROUP --offset topic:partition=offset ... [--metadata S]
+//	                                           every --offset in one raft proposal, all or nothing;
+//	                                           each topic and partition must exist
+//	strata group delete GROUP                  refused (409) while the group has members
+//
 // # Ports
 //
 // The defaults are DESIGN.md's port numbers, bound to 127.0.0.1:
@@ -77,8 +97,11 @@
 // Start: load config; start the meta node (raft listener, <data>/meta) and
 // wait until it has a quorum (logged every 5s while the other nodes of a
 // cluster are not up); import catalog.json if any; open the store
-// (directory lock, catalogue from meta, every partition's recovery); open
-// the HTTP listener; mark ready. /readyz is 200 while the server runs and
+// (directory lock, catalogue from meta, every partition's recovery); on a
+// single node, reconcile the segment manifests with <data>/topics
+// (meta.ReconcileTopicsDir over the catalogued segment-backed partitions,
+// before anything uploads: each action logged at info, lost or damaged
+// segments at error level); open the HTTP listener; mark ready. /readyz is 200 while the server runs and
 // meta has a quorum (a linearizable read succeeds within 2s), 503 otherwise.
 //
 // On SIGINT or SIGTERM:
@@ -116,9 +139,17 @@
 //	                                          "nodes": [{id, raft_addr, addrs, registered_at, last_seen, applied, alive}]}
 //	POST   /api/v1/cluster/nodes             {"id", "raft_addr"} -> 201 (then start that node with --join)
 //	DELETE /api/v1/cluster/nodes/{id}        204
+//	GET    /api/v1/groups                    {"groups": [{group, protocol_type, state, members, offsets}]}
+//	GET    /api/v1/groups/{group}/offsets    {"group", "state", "metadata"?, "offsets": [{topic, partition, offset,
+//	                                          leader_epoch, metadata, commit_time_ms}]}; 404 unknown_group
+//	POST   /api/v1/groups/{group}/offsets    {"offsets": [{topic, partition, offset, metadata}]} -> {"group", "committed"}
+//	                                          one proposal (meta.Groups.CommitOffsets); 404 unknown_topic,
+//	                                          400 invalid_partitions or bad_request
+//	DELETE /api/v1/groups/{group}            204; 404 unknown_group, 409 group_not_empty
 //
 // Errors are {"error": message, "code": code} with 400 (invalid_topic,
 // invalid_config, invalid_partitions, bad_request), 404 (unknown_topic,
-// not_found), 409 (topic_exists, membership), 503 (unavailable, no_quorum:
+// unknown_group, not_found), 409 (topic_exists, membership,
+// group_not_empty), 503 (unavailable, no_quorum:
 // this node cannot reach a meta majority) or 500 (internal).
 package main

@@ -49,6 +49,10 @@ func (a *httpAPI) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/cluster", a.clusterStatus)
 	mux.HandleFunc("POST /api/v1/cluster/nodes", a.addNode)
 	mux.HandleFunc("DELETE /api/v1/cluster/nodes/{id}", a.removeNode)
+	mux.HandleFunc("GET /api/v1/groups", a.listGroups)
+	mux.HandleFunc("GET /api/v1/groups/{group}/offsets", a.groupOffsets)
+	mux.HandleFunc("POST /api/v1/groups/{group}/offsets", a.commitOffsets)
+	mux.HandleFunc("DELETE /api/v1/groups/{group}", a.deleteGroup)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})

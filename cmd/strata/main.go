@@ -39,8 +39,8 @@ func newRootCommand() *cobra.Command {
 		Long: `Strata stores an ordered, durable log (Kafka v2 record batches) and serves it
 to Kafka clients, MQTT devices and dataset readers from one binary.
 
-Start a server with "strata serve"; manage it with "strata topic" and
-"strata cluster".`,
+Start a server with "strata serve"; manage it with "strata topic",
+"strata group" and "strata cluster".`,
 		SilenceUsage:  true, // a failed command prints its error, not the usage text
 		SilenceErrors: true, // run prints the error once, as "strata: ..."
 	}
@@ -49,6 +49,7 @@ Start a server with "strata serve"; manage it with "strata topic" and
 		newVersionCommand(),
 		newTopicCommand(),
 		newClusterCommand(),
+		newGroupCommand(),
 	)
 	// Subcommands from other packages (tools/*), one root.AddCommand call each.
 	root.AddCommand(logtool.NewCommand())

@@ -82,18 +82,32 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil || node == nil {
 		return err // node == nil: stopped by a signal while waiting for a quorum
 	}
+	manifests := meta.NewManifests(node)
+	offloader, err := meta.NewManifestOffloader(manifests, meta.ManifestOffloaderOptions{Logger: log, Owns: ownsManifests(node)})
+	if err != nil {
+		return errors.Join(err, catalog.Close(), node.Close())
+	}
 	closeMeta := func() error {
-		return errors.Join(catalog.Close(), node.Close())
+		// The offloader first: its worker proposes through the node.
+		return errors.Join(offloader.Close(), catalog.Close(), node.Close())
 	}
 	store, err := logstore.OpenStore(logstore.StoreOptions{
 		Dir:                    cfg.DataDir,
 		Catalog:                catalog,
+		Offloader:              offloader,
 		Logger:                 log,
 		RetentionCheckInterval: cfg.RetentionCheckInterval,
 		Registerer:             reg,
 	})
 	if err != nil {
 		return errors.Join(err, closeMeta())
+	}
+	if node.SoleMember(meta.ShardManifests) {
+		if err := reconcileManifests(ctx, cfg.DataDir, store, manifests, log); err != nil {
+			return errors.Join(err, store.Close(), closeMeta())
+		}
+	} else {
+		log.Info("segment manifests are not recorded in a multi-node cluster: each node keeps its own log of every partition until partition data is replicated")
 	}
 	// Topics created, changed or deleted through another node: open or
 	// remove their partitions here. Runs on the node's notifier goroutine.
@@ -192,7 +206,9 @@ func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Node, *m
 		return nil, nil, err
 	}
 	log.Info("listening", "listener", "raft", "addr", cfg.RaftAddr)
-	catalog, err := meta.NewCatalog(node, meta.CatalogOptions{})
+	// A topic deleted through this node also loses its manifests, group
+	// offsets and placements, proposed here once (not by every node).
+	catalog, err := meta.NewCatalog(node, meta.CatalogOptions{DropOnDelete: true, Logger: log})
 	if err != nil {
 		return nil, nil, errors.Join(err, node.Close())
 	}
@@ -218,6 +234,62 @@ func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Node, *m
 		return nil, nil, errors.Join(err, catalog.Close(), node.Close())
 	}
 	return node, catalog, nil
+}
+
+// ownsManifests is the ManifestOffloader's Owns: the manifest holds one
+// segment list per partition, and until partition data is replicated every
+// node of a cluster has its own log of every partition, so only a single
+// node records (and a cluster records nothing).
+func ownsManifests(node *meta.Node) func(string, int32) bool {
+	return func(string, int32) bool { return node.SoleMember(meta.ShardManifests) }
+}
+
+// manifestReconcileTimeout bounds the start-up reconciliation (one read of
+// every manifest, then a proposal per action).
+const manifestReconcileTimeout = 2 * time.Minute
+
+// reconcileManifests brings the segment manifests and the files of
+// <data>/topics back into agreement after a crash (meta.ReconcileTopicsDir),
+// for the segment-backed partitions of the catalogued topics: after the
+// Store opened (recovery has cut torn tails) and before anything uploads.
+// Each action is logged at info; a report's problems (data lost or
+// damaged, which no proposal repairs) at error level. Only I/O and
+// proposal failures stop the start.
+func reconcileManifests(ctx context.Context, dataDir string, store *logstore.Store, manifests *meta.Manifests, log *slog.Logger) error {
+	segmentBacked := map[string]bool{}
+	parts := map[string]int32{}
+	for _, t := range store.Topics() {
+		c := t.Config
+		if c.Mode != logstore.ModeMemory && (c.Mode == logstore.ModeHybrid || c.Engine == logstore.EngineSegment) {
+			segmentBacked[t.Name] = true
+			parts[t.Name] = t.Partitions
+		}
+	}
+	include := func(topic string, p int32) bool { return segmentBacked[topic] && p < parts[topic] }
+	// No object tier yet: no object exists.
+	noObjects := func(string) bool { return false }
+	ctx, cancel := context.WithTimeout(ctx, manifestReconcileTimeout)
+	defer cancel()
+	start := time.Now()
+	reports, err := meta.ReconcileTopicsDir(ctx, filepath.Join(dataDir, logstore.TopicsDirName), manifests, noObjects, include)
+	if err != nil {
+		return fmt.Errorf("reconcile segment manifests: %w", err)
+	}
+	actions, problems := 0, 0
+	for _, r := range reports {
+		for _, a := range r.Actions {
+			actions++
+			log.Info("segment manifest reconciled", "topic", r.Topic, "partition", r.Partition, "action", a.Kind,
+				"base", a.Segment.Base, "last", a.Segment.Last, "reason", a.Reason)
+		}
+		if err := r.Err(); err != nil {
+			problems += len(r.Problems)
+			log.Error("segment manifest and files disagree", "topic", r.Topic, "partition", r.Partition, "err", err)
+		}
+	}
+	log.Info("segment manifests reconciled", "partitions", len(reports), "actions", actions, "problems", problems,
+		"took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // buildInfoCollector exports strata_build_info{version,commit,goversion} 1.
