@@ -51,7 +51,7 @@ func openTestNode(t *testing.T, id uint64, addr, dir string, peers map[uint64]st
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewCatalog(n, CatalogOptions{Timeout: 10 * time.Second})
+	c, err := NewCatalog(n, CatalogOptions{Timeout: 10 * time.Second, DropOnDelete: true, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,9 +190,12 @@ func TestNodeOptionsValidate(t *testing.T) {
 
 // TestNodeCluster3 runs three nodes in one process: topics created
 // through one node appear on the others (catalogue and open partitions);
-// the leader of the topics shard is closed (a kill, as far as raft can
-// tell) and creates continue through a survivor; the closed node comes
-// back and catches up; no acknowledged create is lost or duplicated.
+// batches of consumer offsets are committed through every node; the
+// leader of the topics shard, made leader of the groups shard too, is
+// closed (a kill, as far as raft can tell) and creates and commits continue
+// through the survivors; deleting a topic drops its offsets; the closed
+// node comes back and catches up; no acknowledged create or commit is lost
+// or duplicated, and every node reads the last acknowledged offsets.
 // Finally two nodes go away and the last one refuses writes with
 // ErrNoQuorum.
 func TestNodeCluster3(t *testing.T) {
@@ -257,16 +260,40 @@ func TestNodeCluster3(t *testing.T) {
 		t.Fatalf("node 3 has not opened a4/1: %v", err)
 	}
 
-	// Close the leader of the topics shard.
-	var leader uint64
-	eventually(t, 5*time.Second, "a topics leader", func() error {
+	// Offsets: batches committed through every node (one proposal each).
+	offs := newOffsetLedger()
+	for round, via := range []uint64{1, 2, 3, 1} {
+		offs.commit(t, nodes[via].node, fmt.Sprintf("g%d", round%3), round, "a0", "a1", "a3")
+	}
+	for id := uint64(1); id <= 3; id++ {
+		offs.check(t, nodes[id].node)
+	}
+
+	// Close the leader of the topics shard, having made it the leader of
+	// the groups shard too, so that creates and commits both lose theirs.
+	shardLeader := func(shard uint64) uint64 {
 		for _, s := range nodes[1].node.Status().Shards {
-			if s.ShardID == ShardTopics && s.LeaderID != 0 {
-				leader = s.LeaderID
-				return nil
+			if s.ShardID == shard {
+				return s.LeaderID
 			}
 		}
-		return errors.New("no leader")
+		return 0
+	}
+	var leader uint64
+	eventually(t, 5*time.Second, "a topics leader", func() error {
+		if leader = shardLeader(ShardTopics); leader == 0 {
+			return errors.New("no leader")
+		}
+		return nil
+	})
+	eventually(t, 5*time.Second, "the groups shard led by the topics leader", func() error {
+		if l := shardLeader(ShardGroups); l != leader {
+			if err := nodes[leader].node.nh.RequestLeaderTransfer(ShardGroups, leader); err != nil {
+				return err
+			}
+			return fmt.Errorf("groups leader is %d, not %d", l, leader)
+		}
+		return nil
 	})
 	nodes[leader].close(t)
 	killed := nodes[leader]
@@ -277,20 +304,37 @@ func TestNodeCluster3(t *testing.T) {
 			survivors = append(survivors, id)
 		}
 	}
+	// Both shards elect a new leader at once: the first commit and the
+	// first create each wait out their shard's election.
 	start := time.Now()
+	offs.commit(t, nodes[survivors[1]].node, "g1", 9, "a0", "a1", "a3")
+	t.Logf("node %d (topics and groups leader) closed; the next commit through node %d took %v", leader, survivors[1], time.Since(start))
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a commit after the leader died took %v", d)
+	}
+	start = time.Now()
 	create(survivors[0], "b0")
-	t.Logf("node %d (topics leader) closed; the next create through node %d took %v", leader, survivors[0], time.Since(start))
+	t.Logf("the next create through node %d took %v", survivors[0], time.Since(start))
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("a create after the leader died took %v", d)
 	}
 	for i := 1; i < 4; i++ {
 		create(survivors[i%2], fmt.Sprintf("b%d", i))
 	}
+	offs.commit(t, nodes[survivors[0]].node, "g2", 10, "a0", "a1", "b0")
+	for round := 11; round < 15; round++ {
+		offs.commit(t, nodes[survivors[round%2]].node, fmt.Sprintf("g%d", round%4), round, "a0", "a1", "a3", "b1")
+	}
+	// Deleting a1 (through a survivor) drops every group's offsets for it.
 	if err := nodes[survivors[1]].store.DeleteTopic("a1"); err != nil {
 		t.Fatal(err)
 	}
+	offs.dropTopic("a1")
 	acked = slices.DeleteFunc(acked, func(s string) bool { return s == "a1" })
 	seesAll(survivors...)
+	for _, id := range survivors {
+		offs.check(t, nodes[id].node)
+	}
 
 	// The closed node restarts and catches up.
 	nodes[leader] = openTestNode(t, leader, killed.addr, killed.dir, peers)
@@ -303,6 +347,13 @@ func TestNodeCluster3(t *testing.T) {
 		return nil
 	})
 	seesAll(1, 2, 3)
+	for id := uint64(1); id <= 3; id++ {
+		offs.check(t, nodes[id].node)
+	}
+	offs.commit(t, nodes[leader].node, "g0", 20, "a0", "b0")
+	for id := uint64(1); id <= 3; id++ {
+		offs.check(t, nodes[id].node)
+	}
 	eventually(t, 5*time.Second, "every node registered and alive", func() error {
 		st := nodes[leader].node.Status()
 		if len(st.Nodes) != 3 {
@@ -337,6 +388,88 @@ func TestNodeCluster3(t *testing.T) {
 	defer cancel()
 	if nodes[last].node.Ready(ctx) {
 		t.Fatal("a node without quorum is ready")
+	}
+}
+
+// offsetLedger remembers every acknowledged offset commit, per group,
+// topic and partition, to check that each node reads exactly the last
+// acknowledged offsets: none lost, none stale, no partition twice.
+type offsetLedger struct {
+	acked map[string]map[TopicPartition]int64
+}
+
+func newOffsetLedger() *offsetLedger {
+	return &offsetLedger{acked: map[string]map[TopicPartition]int64{}}
+}
+
+// commit commits one batch for group through n: both partitions of every
+// topic, at offsets derived from round.
+func (l *offsetLedger) commit(t *testing.T, n *Node, group string, round int, topics ...string) {
+	t.Helper()
+	var batch []OffsetCommit
+	for _, topic := range topics {
+		for p := range int32(2) {
+			batch = append(batch, OffsetCommit{Topic: topic, Partition: p, Offset: int64(round*100) + int64(p), LeaderEpoch: -1, Metadata: group})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := NewGroups(n).CommitOffsets(ctx, group, nil, time.Now().UnixMilli(), batch); err != nil {
+		t.Fatalf("commit %s round %d through node %d: %v", group, round, n.ID(), err)
+	}
+	if l.acked[group] == nil {
+		l.acked[group] = map[TopicPartition]int64{}
+	}
+	for _, o := range batch {
+		l.acked[group][TopicPartition{o.Topic, o.Partition}] = o.Offset
+	}
+}
+
+func (l *offsetLedger) dropTopic(topic string) {
+	for g, m := range l.acked {
+		for tp := range m {
+			if tp.Topic == topic {
+				delete(m, tp)
+			}
+		}
+		if len(m) == 0 {
+			delete(l.acked, g)
+		}
+	}
+}
+
+// check reads every group through n (linearizable) and compares.
+func (l *offsetLedger) check(t *testing.T, n *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g := NewGroups(n)
+	list, err := g.ListGroups(ctx)
+	if err != nil {
+		t.Fatalf("node %d: list groups: %v", n.ID(), err)
+	}
+	if len(list) != len(l.acked) {
+		t.Fatalf("node %d lists %d groups, want %d: %+v", n.ID(), len(list), len(l.acked), list)
+	}
+	for group, want := range l.acked {
+		got, err := g.FetchOffsets(ctx, group, nil)
+		if err != nil {
+			t.Fatalf("node %d: fetch %s: %v", n.ID(), group, err)
+		}
+		seen := map[TopicPartition]bool{}
+		for _, o := range got {
+			tp := TopicPartition{o.Topic, o.Partition}
+			if seen[tp] {
+				t.Fatalf("node %d: group %s has %s-%d twice", n.ID(), group, o.Topic, o.Partition)
+			}
+			seen[tp] = true
+			if w, ok := want[tp]; !ok || o.Offset != w || o.Metadata != group {
+				t.Fatalf("node %d: group %s %s-%d at %d (%q), want %d (acknowledged: %t)", n.ID(), group, o.Topic, o.Partition, o.Offset, o.Metadata, w, ok)
+			}
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("node %d: group %s has %d partitions, want %d", n.ID(), group, len(seen), len(want))
+		}
 	}
 }
 

@@ -21,7 +21,10 @@ import (
 // node; SIGKILL of the topics leader; creates continue through the others
 // within seconds; the killed node restarts and catches up; no acknowledged
 // create is lost or duplicated. Then two nodes stop and the last one is
-// not ready and refuses topic changes with 503 no_quorum.
+// not ready and refuses topic changes with 503 no_quorum. Consumer offsets
+// are committed (`strata group commit`, one batch each) through every node,
+// before and after the kill; after the restart every node reads exactly
+// the last acknowledged offset of every partition.
 func TestServeCluster3(t *testing.T) {
 	type proc struct {
 		dir, http, raft string
@@ -103,6 +106,60 @@ func TestServeCluster3(t *testing.T) {
 	}
 	create(3, "a3")
 	seesAll(1, 2, 3)
+
+	// Offsets: group -> "topic:partition" -> last acknowledged offset.
+	ackedOffsets := map[string]map[string]int64{}
+	commit := func(id uint64, group string, round int64, topics ...string) {
+		t.Helper()
+		args := []string{"group", "commit", group}
+		if ackedOffsets[group] == nil {
+			ackedOffsets[group] = map[string]int64{}
+		}
+		batch := map[string]int64{}
+		for _, topic := range topics {
+			for p := range 2 {
+				tp := fmt.Sprintf("%s:%d", topic, p)
+				batch[tp] = round*100 + int64(p)
+				args = append(args, "--offset", fmt.Sprintf("%s=%d", tp, batch[tp]))
+			}
+		}
+		if r := cli(id, args...); r.code != 0 {
+			t.Fatalf("commit %s round %d through node %d: exit %d: %s", group, round, id, r.code, r.stderr)
+		}
+		for tp, off := range batch {
+			ackedOffsets[group][tp] = off
+		}
+	}
+	offsetsAgree := func(ids ...uint64) {
+		t.Helper()
+		for _, id := range ids {
+			var list groupListJSON
+			if r := cli(id, "group", "list", "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &list) != nil || len(list.Groups) != len(ackedOffsets) {
+				t.Fatalf("node %d: group list: exit %d %s%s; want %d groups", id, r.code, r.stdout, r.stderr, len(ackedOffsets))
+			}
+			for group, want := range ackedOffsets {
+				var g groupOffsetsJSON
+				if r := cli(id, "group", "describe", group, "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &g) != nil {
+					t.Fatalf("node %d: describe %s: exit %d %s", id, group, r.code, r.stderr)
+				}
+				got := map[string]int64{}
+				for _, o := range g.Offsets {
+					tp := fmt.Sprintf("%s:%d", o.Topic, o.Partition)
+					if _, dup := got[tp]; dup {
+						t.Fatalf("node %d: group %s lists %s twice", id, group, tp)
+					}
+					got[tp] = o.Offset
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("node %d: group %s offsets %v, want the acknowledged %v", id, group, got, want)
+				}
+			}
+		}
+	}
+	commit(1, "g1", 1, "a0", "a1")
+	commit(2, "g2", 2, "a0", "a2", "a3")
+	commit(3, "g1", 3, "a1", "a3")
+	offsetsAgree(1, 2, 3)
 	if r := cli(1, "topic", "create", "a0"); r.code != 1 || !strings.Contains(r.stderr, "topic already exists") {
 		t.Errorf("create through node 1 of a topic node 2 created: exit %d, %s", r.code, r.stderr)
 	}
@@ -111,10 +168,13 @@ func TestServeCluster3(t *testing.T) {
 	r := cli(1, "cluster", "status")
 	mustMatch(t, r.stdout, `(?m)^Ready:\s+yes$`, `(?m)^SHARD\s+LEADER\s+TERM\s+MEMBERS\s+APPLIED\s+LAG$`,
 		`(?m)^topics\s+[123]\s+\d+\s+1,2,3\s+\d+\s+\d+$`, `(?m)^NODE\s+RAFT ADDRESS\s+ALIVE`)
-	var leader uint64
+	var leader, groupsLeader uint64
 	for _, s := range status(1).Shards {
-		if s.ShardID == meta.ShardTopics {
+		switch s.ShardID {
+		case meta.ShardTopics:
 			leader = s.LeaderID
+		case meta.ShardGroups:
+			groupsLeader = s.LeaderID
 		}
 	}
 	if leader == 0 {
@@ -140,6 +200,16 @@ func TestServeCluster3(t *testing.T) {
 	}
 	create(survivors[1], "b1")
 	seesAll(survivors...)
+	began = time.Now()
+	commit(survivors[1], "g3", 4, "a0", "b0")
+	t.Logf("the groups leader was node %d; the next commit through node %d took %v", groupsLeader, survivors[1], time.Since(began))
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("a commit after the leader was killed took %v", d)
+	}
+	for round := int64(5); round < 9; round++ {
+		commit(survivors[round%2], fmt.Sprintf("g%d", round%3+1), round, "a2", "b1")
+	}
+	offsetsAgree(survivors...)
 
 	// The killed node restarts and catches up.
 	start(leader)
@@ -151,6 +221,9 @@ func TestServeCluster3(t *testing.T) {
 	if !st.Ready || len(st.Shards) == 0 {
 		t.Fatalf("restarted node's status: %+v", st)
 	}
+	offsetsAgree(1, 2, 3)
+	commit(leader, "g2", 9, "a0", "b1")
+	offsetsAgree(1, 2, 3)
 
 	// Two nodes stop: the last one is not ready and refuses changes.
 	last := survivors[0]

@@ -33,8 +33,8 @@ func writeRolledTopics(t *testing.T, data string, topics ...string) map[string]i
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range 8 {
-			b, err := logstore.EncodeBatch([]logstore.Record{{Timestamp: 1_700_000_000_000 + int64(i), Value: make([]byte, 1500)}}, logstore.CompressionNone)
+		for range 8 {
+			b, err := logstore.EncodeBatch([]logstore.Record{{Timestamp: time.Now().UnixMilli(), Value: make([]byte, 1500)}}, logstore.CompressionNone)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,8 +76,8 @@ func TestServeManifestsAndGroups(t *testing.T) {
 	}
 	srv := start()
 	reconciled := regexp.MustCompile(`segment manifests reconciled.* partitions=(\d+) actions=(\d+) problems=(\d+)`)
-	m := reconciled.FindStringSubmatch(srv.log())
-	if m == nil || m[1] != "2" || m[3] != "0" {
+	m := waitLog(t, srv, reconciled)
+	if m[1] != "2" || m[3] != "0" {
 		t.Fatalf("start-up reconciliation: %q\n%s", m, srv.log())
 	}
 	cwd := t.TempDir()
@@ -133,7 +133,8 @@ func TestServeManifestsAndGroups(t *testing.T) {
 
 	// Deleting a topic drops its manifests and every group's offsets for it.
 	ok("topic", "delete", "drop")
-	mustMatch(t, srv.log(), fmt.Sprintf(`segment manifests dropped.* segments=%d`, sealed["drop"]), `committed offsets dropped.* offsets=2`)
+	waitLog(t, srv, regexp.MustCompile(fmt.Sprintf(`segment manifests dropped.* segments=%d`, sealed["drop"])))
+	waitLog(t, srv, regexp.MustCompile(`committed offsets dropped.* offsets=2`))
 	if r := cli("group", "describe", "audit"); r.code != 1 || !strings.Contains(r.stderr, `unknown group: "audit"`) {
 		t.Errorf("a group whose only offsets were for the deleted topic: exit %d %s%s", r.code, r.stdout, r.stderr)
 	}
@@ -150,20 +151,30 @@ func TestServeManifestsAndGroups(t *testing.T) {
 	// Retention deletes keep's sealed segments; their entries leave the
 	// manifest, so the next start has nothing to reconcile.
 	ok("topic", "alter", "keep", "--config", "retention.bytes=1")
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(srv.log(), "retention deleted segments") {
-		if time.Now().After(deadline) {
-			t.Fatalf("retention never ran:\n%s", srv.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitLog(t, srv, regexp.MustCompile(`retention deleted segments.* topic=keep`))
 	time.Sleep(200 * time.Millisecond) // the offloader's queue drains
 	srv.stop(t)
 	srv = start()
 	defer srv.stop(t)
-	m = reconciled.FindStringSubmatch(srv.log())
-	if m == nil || m[1] != "1" || m[2] != "0" || m[3] != "0" {
+	m = waitLog(t, srv, reconciled)
+	if m[1] != "1" || m[2] != "0" || m[3] != "0" {
 		t.Fatalf("reconciliation after retention: %q\n%s", m, srv.log())
+	}
+}
+
+// waitLog waits until the server's log matches re (its stderr reaches the
+// test through a pipe, a little behind) and returns the submatches.
+func waitLog(t *testing.T, srv *server, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(srv.log()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server log never matched %s:\n%s", re, srv.log())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -60,6 +60,8 @@ func TestAdminAPIStatus(t *testing.T) {
 		{"GET", "/api/v1/topics/missing", "", 404, codeUnknownTopic, `missing`},
 		{"GET", "/api/v1/cluster", "", 503, codeUnavailable, `no meta node`},
 		{"POST", "/api/v1/cluster/nodes", `{"id":2,"raft_addr":"127.0.0.1:7102"}`, 503, codeUnavailable, `no meta node`},
+		{"GET", "/api/v1/groups", "", 503, codeUnavailable, `no meta node`},
+		{"POST", "/api/v1/groups/g/offsets", `{"offsets":[{"topic":"orders","partition":0,"offset":1}]}`, 503, codeUnavailable, `no meta node`},
 		{"PATCH", "/api/v1/topics/orders", `{"set":{"retention.ms":"5"},"delete":["segment.ms"]}`, 200, "", `"retention.ms": "5"`},
 		{"PATCH", "/api/v1/topics/orders", `{}`, 400, codeBadRequest, `nothing to alter`},
 		{"PATCH", "/api/v1/topics/orders", `{"set":{"storage.engine":"lite"}}`, 400, codeInvalidConfig, `storage.engine cannot change`},
