@@ -95,8 +95,8 @@
 // # Start-up and shutdown order
 //
 // Start: load config; start the meta node (raft listener, <data>/meta) and
-// wait until it has a quorum (logged every 5s while the other nodes of a
-// cluster are not up); import catalog.json if any; open the store
+// wait until it has a quorum and every shard knows its leader (logged every
+// 5s while the other nodes of a cluster are not up); import catalog.json if any; open the store
 // (directory lock, catalogue from meta, every partition's recovery); on a
 // single node, reconcile the segment manifests with <data>/topics
 // (meta.ReconcileTopicsDir over the catalogued segment-backed partitions,

@@ -215,7 +215,7 @@ func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Node, *m
 	start := time.Now()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, quorumLogInterval)
-		ok := node.Ready(rctx)
+		ok := node.Ready(rctx) && allShardsLed(rctx, node)
 		cancel()
 		if ok {
 			break
@@ -290,6 +290,22 @@ func reconcileManifests(ctx context.Context, dataDir string, store *logstore.Sto
 	log.Info("segment manifests reconciled", "partitions", len(reports), "actions", actions, "problems", problems,
 		"took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// allShardsLed waits until every shard on this node knows a leader (or ctx
+// ends). Shards elect independently: Ready proves the topics shard only, and
+// without this the first group commit or topic delete (which drops offsets
+// and manifests) after start-up would wait out another shard's election
+// while holding the Store's admin lock.
+func allShardsLed(ctx context.Context, node *meta.Node) bool {
+	for !node.Status().HasLeader {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // buildInfoCollector exports strata_build_info{version,commit,goversion} 1.
