@@ -74,3 +74,23 @@ func (l *SegmentLog) notifyDeleted(base int64) {
 		n.SegmentDeleted(l.opts.Topic, l.opts.Partition, base)
 	}
 }
+
+// Uploader is implemented by an Offloader that can say whether it uploads
+// segments at all. Retention of a tiered topic deletes a segment only once
+// IsOffloaded says so; an Offloader whose Uploads is false (it records
+// segments but there is no object tier to put them in) would hold every
+// tiered segment forever, so retention then deletes as for a persistent
+// topic. It is optional: an Offloader without it gates retention unless it
+// is NopOffloader.
+type Uploader interface {
+	Uploads() bool
+}
+
+// gatesRetention reports whether retention of a tiered topic must wait
+// for IsOffloaded.
+func gatesRetention(o Offloader) bool {
+	if u, ok := o.(Uploader); ok {
+		return u.Uploads()
+	}
+	return !isNopOffloader(o)
+}

@@ -166,3 +166,46 @@ func TestSegmentDeleteNotifierRecovery(t *testing.T) {
 		t.Fatalf("reopen announced %q; want the deletion of %d first", got, first)
 	}
 }
+
+// noUploads is a deleteRecorder that says it uploads nothing.
+type noUploads struct{ deleteRecorder }
+
+func (*noUploads) Uploads() bool { return false }
+
+// TestRetentionGateUploader: retention of a tiered topic waits for
+// IsOffloaded when the offloader uploads (or does not say), and deletes as
+// for a persistent topic when it says it uploads nothing.
+func TestRetentionGateUploader(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		off     Offloader
+		deletes bool
+	}{
+		{"uploader-unknown", &deleteRecorder{}, false},
+		{"uploads-nothing", &noUploads{}, true},
+		{"nop", NopOffloader{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := segTestConfig(4 << 10)
+			cfg.Mode = ModeTiered
+			cfg.RetentionBytes = 1
+			l, err := OpenSegmentLog(SegmentOptions{FS: vfs.NewMem(), Dir: "/d/t-0", Topic: "t", Config: cfg, Offloader: tc.off, Logger: segQuietLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			for i := range 20 {
+				if _, err := l.Append(segBatch(t, 1, 1, fmt.Sprint(i), 400)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lso, err := l.ApplyRetention(time.Now().UnixMilli())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if deleted := lso > 0; deleted != tc.deletes {
+				t.Fatalf("log start after retention %d; want deletion %t", lso, tc.deletes)
+			}
+		})
+	}
+}

@@ -19,8 +19,9 @@ import (
 // ApplyRetention deletes whole non-active segments past retention.bytes or
 // retention.ms (by the segment's largest timestamp, or its file time when
 // the batches carry none) or wholly below the log start offset, oldest
-// first, and returns the new log start offset. For a tiered topic with a
-// real offloader, a segment is deleted only once IsOffloaded says so.
+// first, and returns the new log start offset. For a tiered topic with an
+// offloader that uploads (gatesRetention), a segment is deleted only once
+// IsOffloaded says so.
 func (l *SegmentLog) ApplyRetention(now int64) (int64, error) {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
@@ -37,7 +38,7 @@ func (l *SegmentLog) ApplyRetention(now int64) (int64, error) {
 	for _, s := range segs {
 		total += s.size
 	}
-	gate := cfg.Mode == ModeTiered && !isNopOffloader(l.opts.Offloader)
+	gate := cfg.Mode == ModeTiered && gatesRetention(l.opts.Offloader)
 	drop := 0
 	for _, s := range segs[:len(segs)-1] {
 		expired := s.next <= lso ||

@@ -114,6 +114,7 @@ type offloadItem struct {
 var (
 	_ logstore.Offloader             = (*ManifestOffloader)(nil)
 	_ logstore.SegmentDeleteNotifier = (*ManifestOffloader)(nil)
+	_ logstore.Uploader              = (*ManifestOffloader)(nil)
 )
 
 // NewManifestOffloader starts an offloader that records into c.
@@ -176,6 +177,11 @@ func (o *ManifestOffloader) IsOffloaded(topic string, partition int32, baseOffse
 	}
 	return ok && e.State == SegmentOffloaded
 }
+
+// Uploads is false: nothing uploads segments until the object tier exists,
+// so retention of tiered topics must not wait for IsOffloaded
+// (logstore.Uploader).
+func (o *ManifestOffloader) Uploads() bool { return false }
 
 // OpenRemote fails with ErrNoObjectTier: reading offloaded data needs the
 // object tier.
