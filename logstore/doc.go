@@ -154,6 +154,13 @@
 // handle stays open until the last ReadResult closes; Truncate of a pinned
 // file writes the kept prefix to a new inode instead of cutting in place.
 //
+// The Offloader (offload.go) hears of every sealed segment (SegmentSealed,
+// at each roll and again at open for those IsOffloaded denies). Two
+// optional interfaces, found by type assertion: SegmentDeleteNotifier
+// hears of every sealed segment that retention, DeleteRecordsBefore or
+// Truncate removed (after its files are gone, under writeMu, no I/O), and
+// Uploader says whether tiered retention must wait for IsOffloaded.
+//
 // VerifySegmentDir checks a directory read-only for tools: every CRC,
 // offset continuity, every index entry and the checkpoint.
 //

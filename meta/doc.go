@@ -43,7 +43,9 @@
 //
 // The Node registers itself (raft and client addresses) in the cluster
 // shard and heartbeats every few seconds; liveness is computed by readers.
-// Catalog (catalog.go) is logstore.Catalog over the topics shard; changes
+// Catalog (catalog.go) is logstore.Catalog over the topics shard (with
+// DropOnDelete, a delete also drops the topic's manifests, group offsets
+// and placements, once, on the proposing node); changes
 // applied on this node trigger the Store's Reconcile (OnTopicsChanged), so
 // that every node opens the partitions of every topic. Meta replicates
 // metadata only: replicating partition data between nodes is a later
