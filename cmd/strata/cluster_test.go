@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -368,4 +369,50 @@ func TestServeImportsFileCatalog(t *testing.T) {
 		t.Error("imported again after a restart")
 	}
 	srv.stop(t)
+}
+
+// TestServeStartingWithoutQuorum: node 1 of a three-node cluster whose
+// peers are not up yet answers /healthz, says why it is not ready, refuses
+// the admin API with a JSON 503, and still stops cleanly on SIGTERM.
+func TestServeStartingWithoutQuorum(t *testing.T) {
+	data := t.TempDir()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	peers := fmt.Sprintf("1=%s,2=127.0.0.1:%d,3=127.0.0.1:%d", raftAddrFor(t, data), freePort(t), freePort(t))
+	srv, err := spawnServer(t, data, httpAddr, "--node-id", "1", "--raft-addr", raftAddrFor(t, data), "--peers", peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(srv.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never answered 200 while waiting for a quorum: %v\n%s", err, srv.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := httpGet(t, srv.url+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "waiting for a meta quorum") {
+		t.Fatalf("/readyz without a quorum: %d %q", code, body)
+	}
+	code, body := httpGet(t, srv.url+"/api/v1/topics")
+	var e struct{ Error, Code string }
+	if code != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &e) != nil || e.Code != "unavailable" {
+		t.Fatalf("/api/v1/topics without a quorum: %d %q", code, body)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.exited:
+		if srv.waitErr != nil {
+			t.Fatalf("exit after SIGTERM while waiting for a quorum: %v\n%s", srv.waitErr, srv.log())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no exit within 10s of SIGTERM while waiting for a quorum\n%s", srv.log())
+	}
 }

@@ -94,15 +94,19 @@
 //
 // # Start-up and shutdown order
 //
-// Start: load config; start the meta node (raft listener, <data>/meta) and
-// wait until it has a quorum and every shard knows its leader (logged every
-// 5s while the other nodes of a cluster are not up); import catalog.json if any; open the store
+// Start: load config; open the HTTP listener with a start-up handler
+// (/healthz 200, /metrics, /readyz and everything else 503 "starting"), so
+// that orchestrators can tell a starting node from a dead one; start the
+// meta node (raft listener, <data>/meta) and wait until it has a quorum and
+// every shard knows its leader (logged every 5s while the other nodes of a
+// cluster are not up); import catalog.json if any; open the store
 // (directory lock, catalogue from meta, every partition's recovery); on a
 // single node, reconcile the segment manifests with <data>/topics
 // (meta.ReconcileTopicsDir over the catalogued segment-backed partitions,
 // before anything uploads: each action logged at info, lost or damaged
-// segments at error level); open the HTTP listener; mark ready. /readyz is 200 while the server runs and
-// meta has a quorum (a linearizable read succeeds within 2s), 503 otherwise.
+// segments at error level); swap in the full HTTP API; mark ready. /readyz
+// is then 200 while the server runs and meta has a quorum (a linearizable
+// read succeeds within 2s), 503 otherwise.
 //
 // On SIGINT or SIGTERM:
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"strata/logstore"
@@ -78,6 +80,35 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "strata"}),
 		buildInfoCollector(v, rev, gv),
 	)
+	// HTTP opens first, so that /healthz answers and /readyz says 503
+	// while meta waits for its quorum (the other nodes of a new cluster
+	// may take minutes to come up); the full API is swapped in once ready.
+	var handler atomic.Pointer[http.Handler]
+	starting := startingHandler(reg)
+	handler.Store(&starting)
+	var srv *http.Server
+	httpErr := make(chan error, 1)
+	if cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", keyHTTPAddr, err)
+		}
+		srv = &http.Server{
+			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) }),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() { httpErr <- srv.Serve(ln) }()
+		log.Info("listening", "listener", "http", "addr", ln.Addr().String())
+	}
+	started := false
+	defer func() {
+		if !started && srv != nil {
+			srv.Close() // a start-up failure: no graceful drain needed
+		}
+	}()
+
 	node, catalog, err := openMeta(ctx, cfg, log)
 	if err != nil || node == nil {
 		return err // node == nil: stopped by a signal while waiting for a quorum
@@ -119,22 +150,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	var ready atomic.Bool
 	api := &httpAPI{store: store, node: node, gatherer: reg, log: log, ready: &ready}
-	var srv *http.Server
-	httpErr := make(chan error, 1)
-	if cfg.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			return errors.Join(fmt.Errorf("%s: %w", keyHTTPAddr, err), store.Close(), closeMeta())
-		}
-		srv = &http.Server{
-			Handler:           api.handler(),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		go func() { httpErr <- srv.Serve(ln) }()
-		log.Info("listening", "listener", "http", "addr", ln.Addr().String())
-	}
+	full := api.handler()
+	handler.Store(&full)
+	started = true
 	for _, l := range cfg.listeners()[1:] {
 		if l.key == keyRaftAddr {
 			continue // meta's, open since openMeta
@@ -317,4 +335,25 @@ func buildInfoCollector(v, rev, gv string) prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// startingHandler serves the HTTP listener until the node is ready:
+// /healthz 200 (the process is up), /metrics, and 503 for everything else,
+// /readyz included, with the reason.
+func startingHandler(reg prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready: starting (waiting for a meta quorum, then opening the store)\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "starting: waiting for a meta quorum, then opening the store")
+	})
+	return mux
 }
