@@ -48,4 +48,6 @@ var (
 	ErrUnavailable = errors.New("tier: object store unavailable")
 	// ErrCorrupt marks an object whose bytes fail a checksum.
 	ErrCorrupt = errors.New("tier: corrupt object")
+	// ErrInvalidKey: the key breaks the naming rules of ValidateKey.
+	ErrInvalidKey = errors.New("tier: invalid key")
 )
