@@ -1,0 +1,253 @@
+package cache
+
+import (
+	"strconv"
+	"time"
+)
+
+// observe records a read of blocks [first, last] of key before they are
+// fetched: it advances the readahead state and the plans, and schedules the
+// blocks to fetch ahead.
+func (c *Cache) observe(key string, first, last, size int64) {
+	c.mu.Lock()
+	o, ok := c.mu.objects[key]
+	if !ok {
+		c.mu.Unlock()
+		return
+	}
+	newBlock := first != o.lastIdx || last != o.lastIdx
+	switch {
+	case first == o.lastIdx+1:
+		o.run += last - first + 1
+	case first == o.lastIdx:
+		o.run += last - first
+	default:
+		o.run = last - first + 1
+	}
+	o.lastIdx = last
+	if newBlock && !c.opts.DisablePrefetch {
+		// Readahead blocks skipped by the reader will not be read.
+		for ref := range c.mu.pending {
+			if p := c.mu.pending[ref]; p.readahead && ref.Key == key && ref.Index < first {
+				c.releaseLocked(ref, wasted)
+			}
+		}
+	}
+	for _, p := range c.mu.plans {
+		for i := first; i <= last; i++ {
+			p.observe(BlockRef{key, i})
+		}
+	}
+	var want []target
+	if newBlock {
+		want = c.targetsLocked(o, key, last, size)
+	}
+	c.mu.Unlock()
+	c.schedule(want)
+}
+
+// refill schedules prefetches after a read of key up to block last has
+// consumed prefetched blocks and so freed budget.
+func (c *Cache) refill(key string, last, size int64) {
+	if c.opts.DisablePrefetch {
+		return
+	}
+	c.mu.Lock()
+	o, ok := c.mu.objects[key]
+	var want []target
+	if ok {
+		want = c.targetsLocked(o, key, last, size)
+	}
+	c.mu.Unlock()
+	c.schedule(want)
+}
+
+// targetsLocked lists the blocks to fetch ahead: the next Readahead blocks
+// of a sequential reader of key, then the next blocks of every plan.
+func (c *Cache) targetsLocked(o *object, key string, last, size int64) []target {
+	if c.opts.DisablePrefetch {
+		return nil
+	}
+	var want []target
+	if o.run >= 2 {
+		n := numBlocks(size, c.opts.BlockSize)
+		for i := last + 1; i <= last+int64(c.opts.Readahead) && i < n; i++ {
+			want = append(want, target{BlockRef{key, i}, true})
+		}
+	}
+	for _, p := range c.mu.plans {
+		want = append(want, c.planTargetsLocked(p)...)
+	}
+	return want
+}
+
+// target is a block to prefetch and why.
+type target struct {
+	ref       BlockRef
+	readahead bool // for a sequential reader (else for a plan)
+}
+
+// schedule queues prefetches of the blocks not resident or pending, in
+// order, while the prefetch budget allows.
+func (c *Cache) schedule(targets []target) {
+	for _, tg := range targets {
+		ref := tg.ref
+		c.mu.Lock()
+		_, isPending := c.mu.pending[ref]
+		_, inPool := c.mu.pool[ref]
+		c.mu.Unlock()
+		if isPending || inPool {
+			continue
+		}
+		if c.l1 != nil {
+			if _, ok := c.l1.Get(l1Key(ref)); ok {
+				continue
+			}
+		}
+		c.mu.Lock()
+		if c.mu.closed {
+			c.mu.Unlock()
+			return
+		}
+		if _, ok := c.mu.pending[ref]; ok {
+			c.mu.Unlock()
+			continue
+		}
+		bytes := c.opts.BlockSize
+		if o, ok := c.mu.objects[ref.Key]; ok {
+			bytes = blockLen(o.size, c.opts.BlockSize, ref.Index)
+			if bytes == 0 {
+				c.mu.Unlock()
+				continue
+			}
+		}
+		if c.mu.pendingBytes+bytes > c.opts.PrefetchBytes {
+			c.reclaimLocked()
+		}
+		if c.mu.pendingBytes+bytes > c.opts.PrefetchBytes {
+			c.mu.Unlock()
+			return
+		}
+		c.mu.pending[ref] = &pending{bytes: bytes, readahead: tg.readahead}
+		c.mu.pendingBytes += bytes
+		c.mu.Unlock()
+		select {
+		case c.prefetchq <- ref:
+		default:
+			c.st.prefetchDropped.Add(1)
+			c.mu.Lock()
+			c.releaseLocked(ref, cancelled) // dropped, not fetched: not waste
+			c.mu.Unlock()
+		}
+	}
+}
+
+// reclaimLocked releases the budget of prefetched blocks unread for
+// pendingTTL.
+func (c *Cache) reclaimLocked() {
+	now := time.Now()
+	for ref, p := range c.mu.pending {
+		if !p.done.IsZero() && now.Sub(p.done) > pendingTTL {
+			c.releaseLocked(ref, wasted)
+		}
+	}
+}
+
+// outcome is how a prefetch ended, for the counters.
+type outcome int
+
+const (
+	used      outcome = iota // read by a reader
+	wasted                   // fetched and evicted, skipped or expired unread
+	cancelled                // never fetched (queue full, already resident)
+)
+
+// releaseLocked returns ref's prefetch budget and counts the outcome.
+func (c *Cache) releaseLocked(ref BlockRef, how outcome) {
+	p, ok := c.mu.pending[ref]
+	if !ok {
+		return
+	}
+	delete(c.mu.pending, ref)
+	c.mu.pendingBytes -= p.bytes
+	switch how {
+	case used:
+		c.st.prefetchUsed.Add(1)
+	case wasted:
+		c.st.prefetchWasted.Add(1)
+	}
+}
+
+// consumed notes a demand read of ref: a prefetch of it that was issued is
+// used; one still queued is cancelled (the demand read fetches the block).
+func (c *Cache) consumed(ref BlockRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.mu.pending[ref]
+	if !ok {
+		return
+	}
+	if p.issued {
+		c.releaseLocked(ref, used)
+	} else {
+		c.releaseLocked(ref, cancelled)
+	}
+}
+
+// prefetchWorker fetches queued blocks until Close.
+func (c *Cache) prefetchWorker() {
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ref := <-c.prefetchq:
+			c.prefetch(ref)
+		}
+	}
+}
+
+// prefetch fetches one block into L1 through the single-flight path.
+func (c *Cache) prefetch(ref BlockRef) {
+	size, gen, err := c.object(c.ctx, ref.Key)
+	if err != nil {
+		c.mu.Lock()
+		c.releaseLocked(ref, wasted)
+		c.mu.Unlock()
+		return
+	}
+	if c.l1Get(ref, gen) != nil {
+		c.mu.Lock()
+		c.releaseLocked(ref, cancelled) // already resident: nothing fetched
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	p, ok := c.mu.pending[ref]
+	if ok {
+		p.issued = true
+	}
+	c.mu.Unlock()
+	if !ok {
+		return // a demand read took it over meanwhile
+	}
+	c.st.prefetchIssued.Add(1)
+	blen := blockLen(size, c.opts.BlockSize, ref.Index)
+	_, err, _ = c.sf.Do(l1Key(ref)+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
+		return c.fill(ref, gen, blen)
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok = c.mu.pending[ref]; !ok {
+		return
+	}
+	if err != nil {
+		c.releaseLocked(ref, wasted)
+		return
+	}
+	p.done = time.Now()
+	// Fill may have placed the block nowhere (refused by both pools, or
+	// its object invalidated): then the prefetch is already wasted.
+	if _, inPool := c.mu.pool[ref]; !inPool && c.l1 == nil {
+		c.releaseLocked(ref, wasted)
+	}
+}
