@@ -113,7 +113,7 @@ func TestBlockMath(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	for _, tc := range []struct {
 		name string
 		opts Options
@@ -145,7 +145,7 @@ func TestOptionsValidate(t *testing.T) {
 // TestReadPaths reads ranges through the cache (first from the store, then
 // from L1) and compares with the object's bytes.
 func TestReadPaths(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	obj := pattern("seg", 1000)
 	st.set("seg", obj)
 	c := openTest(t, Options{Store: st, BlockSize: 64, L1Bytes: 1 << 20, DisablePrefetch: true})
@@ -194,7 +194,7 @@ func TestReadPaths(t *testing.T) {
 // TestL2SurvivesRestart: blocks written to L2 are served after a restart
 // with the store down, and an L2 hit is promoted to L1.
 func TestL2SurvivesRestart(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	obj := pattern("seg", 500)
 	st.set("seg", obj)
 	dir := t.TempDir()
@@ -210,8 +210,8 @@ func TestL2SurvivesRestart(t *testing.T) {
 	if _, err := c2.Size(context.Background(), "seg"); err != nil { // Head, then the store goes away
 		t.Fatal(err)
 	}
-	st.down.Store(true)
-	gets := st.gets.Load()
+	st.SetDown(true)
+	gets := st.gets()
 	if got := readAll(t, c2, "seg", 500); !bytes.Equal(got, obj) {
 		t.Fatal("wrong bytes from L2")
 	}
@@ -220,15 +220,15 @@ func TestL2SurvivesRestart(t *testing.T) {
 		t.Fatal("wrong bytes from L1")
 	}
 	s := c2.Stats()
-	if st.gets.Load() != gets || s.L2Hits != 5 || s.L1Hits != 5 {
-		t.Fatalf("store gets %d (want %d), stats %+v; want 5 L2 hits then 5 L1 hits", st.gets.Load(), gets, s)
+	if st.gets() != gets || s.L2Hits != 5 || s.L1Hits != 5 {
+		t.Fatalf("store gets %d (want %d), stats %+v; want 5 L2 hits then 5 L1 hits", st.gets(), gets, s)
 	}
 }
 
 // TestL2TornAndCorrupt: a torn entry is dropped when L2 opens; an entry
 // whose data fails its CRC is dropped when read; both blocks are refetched.
 func TestL2TornAndCorrupt(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	obj := pattern("seg", 300)
 	st.set("seg", obj)
 	dir := t.TempDir()
@@ -264,13 +264,13 @@ func TestL2TornAndCorrupt(t *testing.T) {
 	if s := c2.Stats(); s.L2Corrupt != 1 {
 		t.Fatalf("L2Corrupt = %d after open, want 1", s.L2Corrupt)
 	}
-	gets := st.gets.Load()
+	gets := st.gets()
 	if got := readAll(t, c2, "seg", 300); !bytes.Equal(got, obj) {
 		t.Fatal("wrong bytes")
 	}
 	s := c2.Stats()
-	if s.L2Corrupt != 2 || s.L2Hits != 1 || st.gets.Load()-gets != 2 {
-		t.Fatalf("L2Corrupt %d L2Hits %d store gets %d; want 2, 1, 2", s.L2Corrupt, s.L2Hits, st.gets.Load()-gets)
+	if s.L2Corrupt != 2 || s.L2Hits != 1 || st.gets()-gets != 2 {
+		t.Fatalf("L2Corrupt %d L2Hits %d store gets %d; want 2, 1, 2", s.L2Corrupt, s.L2Hits, st.gets()-gets)
 	}
 	c2.Close()
 	c3 := openTest(t, opts) // the refetched blocks were written back
@@ -280,7 +280,7 @@ func TestL2TornAndCorrupt(t *testing.T) {
 }
 
 func TestL2Bounded(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	st.set("seg", pattern("seg", 1000))
 	entry := int64(entryFixedLen + 3 + 100)
 	opts := Options{Store: st, BlockSize: 100, L1Bytes: 1 << 20, L2Dir: t.TempDir(), L2Bytes: 4 * entry, DisablePrefetch: true}
@@ -298,10 +298,10 @@ func TestL2Bounded(t *testing.T) {
 
 // TestSingleflight: N concurrent readers of one cold block make one Get.
 func TestSingleflight(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	obj := pattern("seg", 4096)
 	st.set("seg", obj)
-	st.latency.Store(int64(20 * time.Millisecond))
+	st.SetLatency(20 * time.Millisecond)
 	c := openTest(t, Options{Store: st, BlockSize: 4096, L1Bytes: 1 << 20, DisablePrefetch: true})
 	var wg sync.WaitGroup
 	for range 32 {
@@ -313,7 +313,7 @@ func TestSingleflight(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if g, h := st.gets.Load(), st.heads.Load(); g != 1 || h != 1 {
+	if g, h := st.gets(), st.Requests(tier.OpHead); g != 1 || h != 1 {
 		t.Fatalf("store Gets %d, Heads %d; want 1 and 1", g, h)
 	}
 }
@@ -321,38 +321,38 @@ func TestSingleflight(t *testing.T) {
 // TestStoreErrorsRetriable: a down store's error reaches the reader as
 // tier.ErrUnavailable and is not cached; the next read succeeds.
 func TestStoreErrorsRetriable(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	obj := pattern("seg", 300)
 	st.set("seg", obj)
 	c := openTest(t, Options{Store: st, BlockSize: 100, L1Bytes: 1 << 20, DisablePrefetch: true})
 	ctx := context.Background()
-	st.down.Store(true)
+	st.SetDown(true)
 	p := make([]byte, 300)
 	if _, err := c.ReadAt(ctx, "seg", p, 0); !errors.Is(err, tier.ErrUnavailable) {
 		t.Fatalf("head with the store down: err = %v, want tier.ErrUnavailable", err)
 	}
-	st.down.Store(false)
+	st.SetDown(false)
 	if _, err := c.Size(ctx, "seg"); err != nil {
 		t.Fatal(err)
 	}
-	st.down.Store(true)
+	st.SetDown(true)
 	if _, err := c.ReadAt(ctx, "seg", p, 0); !errors.Is(err, tier.ErrUnavailable) {
 		t.Fatalf("get with the store down: err = %v, want tier.ErrUnavailable", err)
 	}
-	st.down.Store(false)
+	st.SetDown(false)
 	if n, err := c.ReadAt(ctx, "seg", p, 0); err != nil || n != 300 || !bytes.Equal(p, obj) {
 		t.Fatalf("after recovery: n=%d err=%v", n, err)
 	}
 }
 
 func TestReadCancelled(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	st.set("seg", pattern("seg", 100))
 	c := openTest(t, Options{Store: st, BlockSize: 100, L1Bytes: 1 << 20, DisablePrefetch: true})
 	if _, err := c.Size(context.Background(), "seg"); err != nil {
 		t.Fatal(err)
 	}
-	st.latency.Store(int64(time.Second))
+	st.SetLatency(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := c.ReadAt(ctx, "seg", make([]byte, 10), 0); !errors.Is(err, context.DeadlineExceeded) {
@@ -361,7 +361,7 @@ func TestReadCancelled(t *testing.T) {
 }
 
 func TestInvalidate(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	dir := t.TempDir()
 	st.set("seg", pattern("old", 250))
 	c := openTest(t, Options{Store: st, BlockSize: 100, L1Bytes: 1 << 20, L2Dir: dir, L2Bytes: 1 << 20, DisablePrefetch: true})
@@ -381,7 +381,7 @@ func TestInvalidate(t *testing.T) {
 // TestReadahead: a sequential reader gets the next blocks fetched ahead; a
 // random reader gets none.
 func TestReadahead(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	obj := pattern("seq", 100*20)
 	st.set("seq", obj)
 	st.set("rnd", pattern("rnd", 100*20))
@@ -394,7 +394,7 @@ func TestReadahead(t *testing.T) {
 		}
 	}
 	// Reading block 1 after block 0 is sequential: blocks 2..5 come ahead.
-	eventually(t, "readahead of blocks 2..5", func() bool { return c.Stats().PrefetchIssued == 4 && st.gets.Load() == 6 })
+	eventually(t, "readahead of blocks 2..5", func() bool { return c.Stats().PrefetchIssued == 4 && st.gets() == 6 })
 	for i := int64(2); i < 20; i++ {
 		// Before block i is read, blocks 2..i+3 have been fetched ahead.
 		want := min(i+3, 19) - 1
@@ -404,8 +404,8 @@ func TestReadahead(t *testing.T) {
 			t.Fatalf("block %d: %v", i, err)
 		}
 	}
-	if s := c.Stats(); s.PrefetchUsed != 18 || s.PrefetchIssued != 18 || s.L1Hits != 18 || st.gets.Load() != 20 {
-		t.Fatalf("stats %+v, store gets %d; want blocks 2..19 prefetched, then read from L1", s, st.gets.Load())
+	if s := c.Stats(); s.PrefetchUsed != 18 || s.PrefetchIssued != 18 || s.L1Hits != 18 || st.gets() != 20 {
+		t.Fatalf("stats %+v, store gets %d; want blocks 2..19 prefetched, then read from L1", s, st.gets())
 	}
 	if s := c.Stats(); s.PrefetchWasted != 0 {
 		t.Fatalf("sequential reader wasted %d prefetches", s.PrefetchWasted)
@@ -426,7 +426,7 @@ func TestReadahead(t *testing.T) {
 // TestPlanPrefetchBudget: a plan is fetched ahead no further than the byte
 // budget allows, and more as the reader consumes it.
 func TestPlanPrefetchBudget(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	st.set("ds", pattern("ds", 100*10))
 	c := openTest(t, Options{Store: st, BlockSize: 100, L1Bytes: 1 << 20, PrefetchBytes: 300, PrefetchConcurrency: 2})
 	ctx := context.Background()
@@ -436,9 +436,9 @@ func TestPlanPrefetchBudget(t *testing.T) {
 		plan = append(plan, BlockRef{"ds", i})
 	}
 	c.SetPlan("epoch0", plan)
-	eventually(t, "3 prefetched", func() bool { return st.gets.Load() == 3 })
+	eventually(t, "3 prefetched", func() bool { return st.gets() == 3 })
 	time.Sleep(20 * time.Millisecond)
-	if g := st.gets.Load(); g != 3 {
+	if g := st.gets(); g != 3 {
 		t.Fatalf("%d store gets with a 3-block budget", g)
 	}
 	c.mu.Lock()
@@ -460,11 +460,11 @@ func TestPlanPrefetchBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := int64(min(k+4, 10))
-		eventually(t, "the budget to move on", func() bool { return st.gets.Load() == want })
+		eventually(t, "the budget to move on", func() bool { return st.gets() == want })
 	}
 	s := c.Stats()
-	if st.gets.Load() != 10 || s.PrefetchUsed != 10 || s.L1Misses != 0 {
-		t.Fatalf("store gets %d, stats %+v; want every block prefetched once and read from L1", st.gets.Load(), s)
+	if st.gets() != 10 || s.PrefetchUsed != 10 || s.L1Misses != 0 {
+		t.Fatalf("store gets %d, stats %+v; want every block prefetched once and read from L1", st.gets(), s)
 	}
 }
 
@@ -505,7 +505,7 @@ func TestBeladyEviction(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := newMemStore()
+			st := newTestStore(t)
 			st.set("o", pattern("o", 5*bs))
 			c := openTest(t, Options{Store: st, BlockSize: bs, L1Bytes: 3 * bs, PlanBytes: 3 * bs, DisablePrefetch: true})
 			var plan []BlockRef
@@ -544,7 +544,7 @@ func TestBeladyEviction(t *testing.T) {
 // pool for ristretto, and a ristretto block a new plan mentions moves into
 // the pool.
 func TestPlanFallsBackToRistretto(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	st.set("o", pattern("o", 40))
 	c := openTest(t, Options{Store: st, BlockSize: 10, L1Bytes: 1 << 10, PlanBytes: 20, DisablePrefetch: true})
 	p := make([]byte, 10)
@@ -577,7 +577,7 @@ func TestPlanFallsBackToRistretto(t *testing.T) {
 }
 
 func TestMetricsRegistered(t *testing.T) {
-	st := newMemStore()
+	st := newTestStore(t)
 	st.set("o", pattern("o", 10))
 	reg := prometheus.NewRegistry()
 	c := openTest(t, Options{Store: st, BlockSize: 10, L1Bytes: 1 << 10, Registerer: reg})
