@@ -46,8 +46,12 @@ type object struct {
 	run     int64 // consecutive blocks read in order so far
 }
 
-// pending is a prefetch that holds budget: in flight, or fetched and unread.
+// pending is a prefetch that holds budget: queued, in flight, or fetched
+// and unread (staged: e is set). A staged block waits outside ristretto and
+// the plan pool until its first read, so neither can evict it before use;
+// that read moves it into L1 proper.
 type pending struct {
+	e         *entry
 	bytes     int64
 	readahead bool      // for a sequential reader (else for a plan)
 	issued    bool      // a worker started fetching it
@@ -99,7 +103,7 @@ func Open(opts Options) (*Cache, error) {
 	c.mu.pool = make(map[BlockRef]*entry)
 	c.mu.plans = make(map[string]*plan)
 	c.mu.pending = make(map[BlockRef]*pending)
-	if rb := opts.L1Bytes - opts.PlanBytes; rb > 0 {
+	if rb := opts.L1Bytes - max(0, opts.PlanBytes); rb > 0 {
 		l1, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 			NumCounters:        10 * max(100, rb/opts.BlockSize),
 			MaxCost:            rb,
@@ -338,18 +342,18 @@ func l1Key(ref BlockRef) string { return ref.Key + "\x00" + strconv.FormatInt(re
 
 // block returns the block's bytes from the first level that has them.
 func (c *Cache) block(ctx context.Context, ref BlockRef, gen uint64, blen int64) ([]byte, error) {
-	if e := c.l1Get(ref, gen); e != nil {
+	e := c.l1Get(ref, gen)
+	if e == nil {
+		e = c.consumed(ref, gen)
+	}
+	if e != nil {
 		c.st.hits[levelL1].Add(1)
 		c.st.bytes[levelL1].Add(int64(len(e.data)))
-		c.consumed(ref)
 		return e.data, nil
 	}
 	c.st.misses[levelL1].Add(1)
-	// A queued prefetch of ref is taken over (cancelled) now, so that the
-	// worker does not fetch it again after this read's flight.
-	c.consumed(ref)
 	ch := c.sf.DoChan(l1Key(ref)+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
-		return c.fill(ref, gen, blen)
+		return c.fill(ref, gen, blen, true)
 	})
 	select {
 	case res := <-ch:
@@ -362,9 +366,10 @@ func (c *Cache) block(ctx context.Context, ref BlockRef, gen uint64, blen int64)
 	}
 }
 
-// fill loads a block missing from L1, from L2 or else the store, and inserts
-// it into L1 (and, from the store, L2). Run once per block at a time.
-func (c *Cache) fill(ref BlockRef, gen uint64, blen int64) (*entry, error) {
+// fill loads a block missing from L1, from L2 or else the store, and
+// inserts it into L1 if insert (a prefetch stages it instead) and, from the
+// store, into L2. Run once per block at a time.
+func (c *Cache) fill(ref BlockRef, gen uint64, blen int64, insert bool) (*entry, error) {
 	if e := c.l1Get(ref, gen); e != nil {
 		return e, nil
 	}
@@ -376,7 +381,9 @@ func (c *Cache) fill(ref BlockRef, gen uint64, blen int64) (*entry, error) {
 			c.st.hits[levelL2].Add(1)
 			c.st.bytes[levelL2].Add(blen)
 			e := &entry{ref: ref, gen: gen, data: data}
-			c.insertL1(e)
+			if insert {
+				c.insertL1(e)
+			}
 			return e, nil
 		}
 		c.st.misses[levelL2].Add(1)
@@ -403,7 +410,9 @@ func (c *Cache) fill(ref BlockRef, gen uint64, blen int64) (*entry, error) {
 	c.st.hits[levelL3].Add(1)
 	c.st.bytes[levelL3].Add(blen)
 	e := &entry{ref: ref, gen: gen, data: data}
-	c.insertL1(e)
+	if insert {
+		c.insertL1(e)
+	}
 	if c.l2 != nil {
 		select {
 		case c.l2q <- e:
@@ -474,21 +483,11 @@ func (c *Cache) l1Set(e *entry) {
 	if c.l1 != nil && c.l1.Set(l1Key(e.ref), e, int64(len(e.data))) {
 		return
 	}
-	c.l1Dropped(e)
+	c.st.evictions[levelL1].Add(1)
 }
 
-// l1Dropped accounts a block leaving L1 (evicted or refused).
-func (c *Cache) l1Dropped(e *entry) {
-	c.st.evictions[levelL1].Add(1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.mu.pool[e.ref]; ok {
-		return // moved to the pool, still resident
-	}
-	if p, ok := c.mu.pending[e.ref]; ok && !p.done.IsZero() {
-		c.releaseLocked(e.ref, wasted)
-	}
-}
+// l1Dropped counts a block ristretto evicted or refused.
+func (c *Cache) l1Dropped(*entry) { c.st.evictions[levelL1].Add(1) }
 
 // l2Writer writes fetched blocks to L2 behind the reads; on Close it
 // finishes the queued writes.

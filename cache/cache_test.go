@@ -441,21 +441,12 @@ func TestPlanPrefetchBudget(t *testing.T) {
 	if g := st.gets(); g != 3 {
 		t.Fatalf("%d store gets with a 3-block budget", g)
 	}
-	c.mu.Lock()
 	for _, i := range order[:3] {
-		if _, ok := c.mu.pool[BlockRef{"ds", i}]; !ok {
-			t.Errorf("planned block %d not in the plan pool", i)
-		}
+		eventually(t, "the first planned blocks staged", func() bool { return prefetched(c, BlockRef{"ds", i}) })
 	}
-	c.mu.Unlock()
 	p := make([]byte, 100)
 	for k, i := range order {
-		eventually(t, "the next planned block in the pool", func() bool {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			_, ok := c.mu.pool[BlockRef{"ds", i}]
-			return ok
-		})
+		eventually(t, "the next planned block staged", func() bool { return prefetched(c, BlockRef{"ds", i}) })
 		if _, err := c.ReadAt(ctx, "ds", p, i*100); err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,8 @@ type Options struct {
 	// PlanBytes is the share of L1Bytes kept for blocks that an active plan
 	// will read again, evicted by Belady's rule. Default L1Bytes/2; equal to
 	// L1Bytes leaves no ristretto cache (blocks no plan mentions are not kept
-	// in memory).
+	// in memory); negative gives ristretto all of L1 (plans then only steer
+	// prefetching).
 	PlanBytes int64
 	// L2Dir is the local-SSD directory of the second level; "" disables L2.
 	L2Dir string
@@ -49,7 +50,8 @@ type Options struct {
 	L2Bytes int64
 	// PrefetchBytes bounds the bytes fetched ahead of readers (readahead and
 	// plans together) that are in flight or fetched and not yet read.
-	// Default 128 MiB; set DisablePrefetch to turn prefetching off.
+	// Prefetched blocks are staged in memory, besides L1Bytes, until their
+	// first read. Default 128 MiB; set DisablePrefetch to turn it off.
 	PrefetchBytes int64
 	// PrefetchConcurrency is the number of prefetch workers, so the most
 	// store requests prefetching has in flight. Default 8.
@@ -78,8 +80,11 @@ func (o *Options) EnsureDefaults() {
 	if o.L1Bytes == 0 {
 		o.L1Bytes = DefaultL1Bytes
 	}
-	if o.PlanBytes == 0 {
+	switch {
+	case o.PlanBytes == 0:
 		o.PlanBytes = o.L1Bytes / 2
+	case o.PlanBytes < 0:
+		o.PlanBytes = -1
 	}
 	if o.L2Dir != "" && o.L2Bytes == 0 {
 		o.L2Bytes = DefaultL2Bytes
@@ -113,8 +118,8 @@ func (o *Options) Validate() error {
 	if o.L1Bytes < o.BlockSize {
 		errs = append(errs, fmt.Errorf("L1Bytes %d smaller than one block (%d)", o.L1Bytes, o.BlockSize))
 	}
-	if o.PlanBytes < 0 || o.PlanBytes > o.L1Bytes {
-		errs = append(errs, fmt.Errorf("PlanBytes %d outside [0, L1Bytes=%d]", o.PlanBytes, o.L1Bytes))
+	if o.PlanBytes < -1 || o.PlanBytes > o.L1Bytes {
+		errs = append(errs, fmt.Errorf("PlanBytes %d outside [-1, L1Bytes=%d]", o.PlanBytes, o.L1Bytes))
 	}
 	if o.L2Dir != "" && o.L2Bytes < o.BlockSize {
 		errs = append(errs, fmt.Errorf("L2Bytes %d smaller than one block (%d)", o.L2Bytes, o.BlockSize))

@@ -178,20 +178,34 @@ func (c *Cache) releaseLocked(ref BlockRef, how outcome) {
 	}
 }
 
-// consumed notes a demand read of ref: a prefetch of it that was issued is
-// used; one still queued is cancelled (the demand read fetches the block).
-func (c *Cache) consumed(ref BlockRef) {
+// consumed notes a demand read of ref that missed L1. A staged prefetch of
+// it is used: it moves into L1 and is returned. One in flight is used too
+// (the read joins its flight); one still queued is cancelled, so that the
+// worker does not fetch the block again after the read's own flight.
+func (c *Cache) consumed(ref BlockRef, gen uint64) *entry {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	p, ok := c.mu.pending[ref]
 	if !ok {
-		return
+		c.mu.Unlock()
+		return nil
 	}
-	if p.issued {
+	e := p.e
+	switch {
+	case e != nil && e.gen == gen:
 		c.releaseLocked(ref, used)
-	} else {
+	case e != nil:
+		c.releaseLocked(ref, wasted) // of an older generation
+		e = nil
+	case p.issued:
+		c.releaseLocked(ref, used)
+	default:
 		c.releaseLocked(ref, cancelled)
 	}
+	c.mu.Unlock()
+	if e != nil {
+		c.insertL1(e)
+	}
+	return e
 }
 
 // prefetchWorker fetches queued blocks until Close.
@@ -232,22 +246,22 @@ func (c *Cache) prefetch(ref BlockRef) {
 	}
 	c.st.prefetchIssued.Add(1)
 	blen := blockLen(size, c.opts.BlockSize, ref.Index)
-	_, err, _ = c.sf.Do(l1Key(ref)+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
-		return c.fill(ref, gen, blen)
+	v, err, _ := c.sf.Do(l1Key(ref)+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
+		return c.fill(ref, gen, blen, false)
 	})
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if p, ok = c.mu.pending[ref]; !ok {
+		c.mu.Unlock()
+		if err == nil {
+			// A demand read took the block over while in flight.
+			c.insertL1(v.(*entry))
+		}
 		return
 	}
 	if err != nil {
 		c.releaseLocked(ref, wasted)
-		return
+	} else {
+		p.e, p.done = v.(*entry), time.Now()
 	}
-	p.done = time.Now()
-	// Fill may have placed the block nowhere (refused by both pools, or
-	// its object invalidated): then the prefetch is already wasted.
-	if _, inPool := c.mu.pool[ref]; !inPool && c.l1 == nil {
-		c.releaseLocked(ref, wasted)
-	}
+	c.mu.Unlock()
 }
