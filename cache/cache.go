@@ -88,6 +88,14 @@ type Cache struct {
 		plans        map[string]*plan
 		pending      map[BlockRef]*pending
 		pendingBytes int64
+		// recent holds the last blocks put into ristretto, in a ring of
+		// recentCap, so that the next reads of a block just fetched hit
+		// even while ristretto's admission is pending (it is asynchronous)
+		// or refused it. Full policy: overwrite the oldest.
+		recent    map[BlockRef]*entry
+		recentQ   []BlockRef
+		recentAt  int
+		recentCap int
 	}
 }
 
@@ -103,6 +111,8 @@ func Open(opts Options) (*Cache, error) {
 	c.mu.pool = make(map[BlockRef]*entry)
 	c.mu.plans = make(map[string]*plan)
 	c.mu.pending = make(map[BlockRef]*pending)
+	c.mu.recent = make(map[BlockRef]*entry)
+	c.mu.recentCap = int(max(2, min(64, opts.L1Bytes/8/opts.BlockSize)))
 	if rb := opts.L1Bytes - max(0, opts.PlanBytes); rb > 0 {
 		l1, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
 			NumCounters:        10 * max(100, rb/opts.BlockSize),
@@ -240,6 +250,11 @@ func (c *Cache) Invalidate(key string) {
 		}
 	}
 	c.st.planResident.Store(c.mu.poolBytes)
+	for ref := range c.mu.recent {
+		if ref.Key == key {
+			delete(c.mu.recent, ref)
+		}
+	}
 	for ref := range c.mu.pending {
 		if ref.Key == key {
 			c.releaseLocked(ref, wasted)
@@ -436,11 +451,11 @@ func (c *Cache) l1Get(ref BlockRef, gen uint64) *entry {
 		c.mu.poolBytes -= int64(len(e.data))
 		c.st.planResident.Store(c.mu.poolBytes)
 	}
+	e, ok := c.mu.recent[ref]
 	c.mu.Unlock()
-	if c.l1 == nil {
-		return nil
+	if !ok && c.l1 != nil {
+		e, ok = c.l1.Get(l1Key(ref))
 	}
-	e, ok := c.l1.Get(l1Key(ref))
 	if !ok || e.gen != gen {
 		return nil
 	}
@@ -473,17 +488,36 @@ func (c *Cache) insertL1(e *entry) {
 	for _, d := range demoted {
 		c.l1Set(d)
 	}
-	if !admitted {
+	if !admitted && c.l1 != nil {
 		c.l1Set(e)
+		c.mu.Lock()
+		c.addRecentLocked(e)
+		c.mu.Unlock()
 	}
+}
+
+// addRecentLocked puts e in the recent ring, overwriting the oldest.
+func (c *Cache) addRecentLocked(e *entry) {
+	if _, ok := c.mu.recent[e.ref]; ok {
+		c.mu.recent[e.ref] = e
+		return
+	}
+	if len(c.mu.recentQ) < c.mu.recentCap {
+		c.mu.recentQ = append(c.mu.recentQ, e.ref)
+	} else {
+		old := c.mu.recentQ[c.mu.recentAt]
+		delete(c.mu.recent, old)
+		c.mu.recentQ[c.mu.recentAt] = e.ref
+		c.mu.recentAt = (c.mu.recentAt + 1) % c.mu.recentCap
+	}
+	c.mu.recent[e.ref] = e
 }
 
 // l1Set offers e to ristretto; a block ristretto cannot take is dropped.
 func (c *Cache) l1Set(e *entry) {
-	if c.l1 != nil && c.l1.Set(l1Key(e.ref), e, int64(len(e.data))) {
-		return
+	if c.l1 == nil || !c.l1.Set(l1Key(e.ref), e, int64(len(e.data))) {
+		c.st.evictions[levelL1].Add(1)
 	}
-	c.st.evictions[levelL1].Add(1)
 }
 
 // l1Dropped counts a block ristretto evicted or refused.
