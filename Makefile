@@ -5,7 +5,7 @@
 GO        ?= go
 PKGS      ?= ./...
 # Packages with concurrency: `make race` runs them under the race detector.
-RACE_PKGS ?= ./logstore/... ./meta/... ./tools/... ./cmd/...
+RACE_PKGS ?= ./logstore/... ./meta/... ./tools/... ./cmd/... ./tier/...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 TEST_TIMEOUT ?= 25m
@@ -22,8 +22,15 @@ build:
 test-deps:
 	@scripts/test-deps.sh
 
+# The S3 server (versitygw) runs for the whole suite on a free loopback port,
+# with its state in a fresh bin/s3-test.* directory; the trap stops it
+# whether the tests pass, fail or are interrupted.
 test: test-deps
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	@mkdir -p bin; state=$$(mktemp -d bin/s3-test.XXXXXX); \
+	trap 'scripts/s3-server.sh stop "$$state"' EXIT; trap 'exit 130' INT TERM; \
+	scripts/s3-server.sh start "$$state" || exit 1; \
+	set -a; . "$$state/env"; set +a; \
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS) && \
 	$(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 race:

@@ -3,6 +3,8 @@
 # Debian packages: none are needed yet (the Kafka and MQTT issues add kcat and
 # mosquitto-clients here). Go tools are pinned in go.mod with the tool
 # directive; `go tool` builds them on first use, so we only warm them here.
+# Binaries the tests run as servers are installed into bin/tools at pinned
+# versions: versitygw, the S3-compatible server the tier tests use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +22,11 @@ fi
 
 go mod download
 go tool staticcheck -version >/dev/null
+
+# versitygw: skip when bin/tools holds the pinned version already.
+versitygw_version=v1.8.0
+tools="$(pwd)/bin/tools"
+if ! go version -m "$tools/versitygw" 2>/dev/null | grep -qE "^[[:space:]]mod[[:space:]]+github.com/versity/versitygw[[:space:]]+$versitygw_version[[:space:]]"; then
+  echo "test-deps: installing versitygw $versitygw_version into bin/tools (about 2 minutes cold)"
+  GOBIN="$tools" go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
+fi

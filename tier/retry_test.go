@@ -280,7 +280,7 @@ func TestRetryResumesBody(t *testing.T) {
 		stall       bool
 		wantReopen  [2]int64
 	}{
-		{"Whole", 0, -1, false, [2]int64{0, -1}},      // re-read from 0, skip, verify
+		{"Whole", 0, -1, false, [2]int64{0, -1}}, // re-read from 0, skip, verify
 		{"Ranged", 1000, 50000, false, [2]int64{11000, 40000}},
 		{"ToEnd", 1000, -1, false, [2]int64{11000, -1}},
 		{"Stalled", 0, -1, true, [2]int64{0, -1}},

@@ -39,10 +39,12 @@ type pair struct {
 	once           sync.Once
 }
 
-func (p *pair) close() {
+// close closes both sides; reset sends the client a TCP reset (an injected
+// cut) instead of a clean close, which would let it read what is buffered.
+func (p *pair) close(reset bool) {
 	p.once.Do(func() {
-		if tc, ok := p.client.(*net.TCPConn); ok {
-			tc.SetLinger(0) // a reset, not a clean close: the read fails
+		if tc, ok := p.client.(*net.TCPConn); ok && reset {
+			tc.SetLinger(0)
 		}
 		p.client.Close()
 		p.server.Close()
@@ -93,27 +95,40 @@ func (p *Proxy) handle(c net.Conn) {
 	p.mu.Lock()
 	if p.mu.closed {
 		p.mu.Unlock()
-		pr.close()
+		pr.close(true)
 		return
 	}
 	p.mu.conns[pr] = struct{}{}
 	p.mu.accepted++
 	cutAfter := p.mu.cutAfter
 	p.mu.Unlock()
-	p.wg.Add(2)
+	// Each direction half-closes its destination at EOF; the pair closes
+	// when both are done, or at once when one fails or is cut.
+	var done sync.WaitGroup
+	done.Add(2)
+	p.wg.Add(3)
 	go func() {
 		defer p.wg.Done()
-		p.copy(s, c, -1) // upstream: client -> server
-		pr.close()
+		defer done.Done()
+		if !p.copy(s, c, -1) { // upstream: client -> server
+			pr.close(false)
+		}
 	}()
 	go func() {
 		defer p.wg.Done()
+		defer done.Done()
 		limit := int64(-1)
 		if cutAfter > 0 {
 			limit = cutAfter
 		}
-		p.copy(c, s, limit) // downstream: server -> client
-		pr.close()
+		if !p.copy(c, s, limit) { // downstream: server -> client
+			pr.close(limit >= 0)
+		}
+	}()
+	go func() {
+		defer p.wg.Done()
+		done.Wait()
+		pr.close(false)
 		p.mu.Lock()
 		delete(p.mu.conns, pr)
 		p.mu.Unlock()
@@ -121,8 +136,9 @@ func (p *Proxy) handle(c net.Conn) {
 }
 
 // copy forwards src to dst in chunks, sleeping the current delay before
-// each chunk, and stops after limit bytes (limit < 0: no limit).
-func (p *Proxy) copy(dst, src net.Conn, limit int64) {
+// each chunk, and stops after limit bytes (limit < 0: no limit). At src's
+// EOF it half-closes dst and reports true; any other end reports false.
+func (p *Proxy) copy(dst, src net.Conn, limit int64) bool {
 	buf := make([]byte, 32<<10)
 	var sent int64
 	for {
@@ -140,19 +156,22 @@ func (p *Proxy) copy(dst, src net.Conn, limit int64) {
 			}
 			if len(chunk) > 0 {
 				if _, werr := dst.Write(chunk); werr != nil {
-					return
+					return false
 				}
 			}
 			sent += int64(len(chunk))
 			if limit >= 0 && sent >= limit {
-				return
+				return false
 			}
 		}
 		if err != nil {
-			if tc, ok := dst.(*net.TCPConn); ok && errors.Is(err, io.EOF) {
+			if !errors.Is(err, io.EOF) {
+				return false
+			}
+			if tc, ok := dst.(*net.TCPConn); ok {
 				tc.CloseWrite()
 			}
-			return
+			return true
 		}
 	}
 }
@@ -182,7 +201,7 @@ func (p *Proxy) CutAll() {
 	}
 	p.mu.Unlock()
 	for _, c := range conns {
-		c.close()
+		c.close(true)
 	}
 }
 
