@@ -92,16 +92,19 @@
 // Belady's rule (MIN): when the cache is full, evict the block whose next use
 // is furthest in the future. For a known request sequence and equal-sized
 // blocks MIN gives the fewest misses of any policy. Proof sketch (exchange
-// argument): take an optimal schedule OPT that agrees with MIN up to time t
-// and at t evicts b' where MIN evicts b, next(b) > next(b'). Build OPT' that
-// evicts b instead and then copies OPT, with b' in the slot OPT gave b, until
-// the first of: OPT evicts b' (OPT' evicts b there and the two agree again),
-// or b' is requested (before b, by choice of b: OPT misses, OPT' hits and
-// may use that miss's slot to load b later, when OPT would hit on b at the
-// earliest). OPT' misses no more than OPT and agrees with MIN one step longer;
-// by induction MIN misses no more than OPT. The same argument covers bypass,
-// where the block being read is itself a candidate: if its own next use is
-// furthest, it is served but not kept.
+// argument): let OPT be a schedule with the fewest misses that agrees with
+// MIN before time t and at t evicts b' where MIN evicts b, so b' is requested
+// again before b. Let OPT' evict b at t and then copy OPT; the two caches
+// differ in one slot, where OPT' holds y (at first y = b') and OPT holds b.
+// If OPT evicts b, OPT' evicts y and they agree at no cost. If y is requested
+// first, OPT' hits where OPT misses; OPT's fetch evicts some z, and either
+// z = b (they agree) or OPT' keeps holding z in b's place. This happens
+// before any request of b, since b' comes before b; so when b is requested
+// and OPT' misses it, OPT' has already gained a hit over OPT, and after that
+// miss the caches agree. Either way OPT' misses no more than OPT and agrees
+// with MIN through t; by induction MIN is optimal. Bypass (serving a block
+// without keeping it) fits the same argument with the requested block among
+// the candidates: if its own next use is furthest, it is not kept.
 //
 // How the cache applies it:
 //
