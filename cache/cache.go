@@ -205,7 +205,9 @@ func (c *Cache) object(ctx context.Context, key string) (int64, uint64, error) {
 	}
 	c.mu.Unlock()
 	ch := c.sf.DoChan("\x00head\x00"+key, func() (any, error) {
-		info, err := c.store.Head(c.ctx, key)
+		ctx, cancel := context.WithTimeout(c.ctx, c.opts.FetchTimeout)
+		defer cancel()
+		info, err := c.store.Head(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("cache: head %q: %w", key, err)
 		}
@@ -405,9 +407,11 @@ func (c *Cache) fill(ref BlockRef, gen uint64, blen int64, insert bool) (*entry,
 	}
 	t := time.Now()
 	c.st.storeGets.Add(1)
-	rc, err := c.store.Get(c.ctx, ref.Key, ref.Index*c.opts.BlockSize, blen)
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.FetchTimeout)
+	defer cancel()
+	rc, err := c.store.Get(ctx, ref.Key, ref.Index*c.opts.BlockSize, blen)
 	if err != nil {
-		return nil, fmt.Errorf("cache: fetch %q block %d: %w", ref.Key, ref.Index, err)
+		return nil, fmt.Errorf("cache: fetch %q block %d: %w", ref.Key, ref.Index, timedOut(ctx, err))
 	}
 	data := make([]byte, blen)
 	_, err = io.ReadFull(rc, data)
@@ -416,6 +420,7 @@ func (c *Cache) fill(ref BlockRef, gen uint64, blen int64, insert bool) (*entry,
 		err = cerr
 	}
 	if err != nil {
+		err = timedOut(ctx, err)
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: object shorter than its size (changed without Invalidate?): %w", tier.ErrCorrupt, err)
 		}
@@ -436,6 +441,15 @@ func (c *Cache) fill(ref BlockRef, gen uint64, blen int64, insert bool) (*entry,
 		}
 	}
 	return e, nil
+}
+
+// timedOut marks err retriable when the fetch ran out of FetchTimeout (a
+// slow store, not a wrong one).
+func timedOut(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, tier.ErrUnavailable) {
+		return fmt.Errorf("%w: fetch timed out: %w", tier.ErrUnavailable, err)
+	}
+	return err
 }
 
 // l1Get looks the block up in the plan pool, then ristretto; a ristretto hit

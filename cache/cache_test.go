@@ -360,6 +360,33 @@ func TestReadCancelled(t *testing.T) {
 	}
 }
 
+// TestStoreHangs: a store that hangs fails readers at their own deadline and
+// the shared fetch at FetchTimeout, as retriable; once the store answers
+// again, so does the cache.
+func TestStoreHangs(t *testing.T) {
+	st := newTestStore(t)
+	obj := pattern("seg", 100)
+	st.set("seg", obj)
+	c := openTest(t, Options{Store: st, BlockSize: 100, L1Bytes: 1 << 20, FetchTimeout: 100 * time.Millisecond, DisablePrefetch: true})
+	if _, err := c.Size(context.Background(), "seg"); err != nil {
+		t.Fatal(err)
+	}
+	st.SetHang(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	p := make([]byte, 100)
+	if _, err := c.ReadAt(ctx, "seg", p, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("reader deadline: err = %v", err)
+	}
+	if _, err := c.ReadAt(context.Background(), "seg", p, 0); !errors.Is(err, tier.ErrUnavailable) {
+		t.Fatalf("fetch timeout: err = %v, want tier.ErrUnavailable", err)
+	}
+	st.SetHang(false)
+	if _, err := c.ReadAt(context.Background(), "seg", p, 0); err != nil || !bytes.Equal(p, obj) {
+		t.Fatalf("after the store answers again: %v", err)
+	}
+}
+
 func TestInvalidate(t *testing.T) {
 	st := newTestStore(t)
 	dir := t.TempDir()

@@ -109,7 +109,7 @@ func newMetrics(c *counters) *metrics {
 	for lv := range numLevels {
 		l := prometheus.Labels{"level": levelNames[lv]}
 		counter("strata_cache_hits_total", "Block reads served by the level (store: blocks fetched).", l, &c.hits[lv])
-		counter("strata_cache_bytes_total", "Bytes served by the level.", l, &c.bytes[lv])
+		counter("strata_cache_bytes_total", "Bytes of the blocks served by the level.", l, &c.bytes[lv])
 		if lv != levelL3 {
 			counter("strata_cache_misses_total", "Block lookups the level could not serve.", l, &c.misses[lv])
 			counter("strata_cache_evictions_total", "Blocks evicted from the level.", l, &c.evictions[lv])

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,6 +20,7 @@ const (
 	DefaultPrefetchConcurrency = 8
 	DefaultReadahead           = 4
 	DefaultMaxObjects          = 1 << 16
+	DefaultFetchTimeout        = 30 * time.Second
 
 	// maxBlockSize caps a block so that its length fits the entry header's
 	// uint32 and one block is never an unreasonable allocation.
@@ -62,6 +64,11 @@ type Options struct {
 	// DisablePrefetch turns off readahead and plan prefetching (plans still
 	// steer eviction).
 	DisablePrefetch bool
+	// FetchTimeout bounds one store request (Head or a block's Get). A
+	// fetch is shared by every reader of the block, so it runs under the
+	// cache's context and this timeout, not under a reader's context; a
+	// timed-out fetch fails with tier.ErrUnavailable. Default 30 s.
+	FetchTimeout time.Duration
 	// MaxObjects bounds the per-object state (size from Head, readahead
 	// state). Full policy: drop an arbitrary object's state. Default 65536.
 	MaxObjects int
@@ -98,6 +105,9 @@ func (o *Options) EnsureDefaults() {
 	if o.Readahead == 0 {
 		o.Readahead = DefaultReadahead
 	}
+	if o.FetchTimeout == 0 {
+		o.FetchTimeout = DefaultFetchTimeout
+	}
 	if o.MaxObjects == 0 {
 		o.MaxObjects = DefaultMaxObjects
 	}
@@ -132,6 +142,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Readahead < 0 {
 		errs = append(errs, fmt.Errorf("negative Readahead %d", o.Readahead))
+	}
+	if o.FetchTimeout < 0 {
+		errs = append(errs, fmt.Errorf("negative FetchTimeout %v", o.FetchTimeout))
 	}
 	if o.MaxObjects < 1 {
 		errs = append(errs, fmt.Errorf("MaxObjects %d < 1", o.MaxObjects))
