@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -483,78 +482,6 @@ func TestPlanPrefetchBudget(t *testing.T) {
 	s := c.Stats()
 	if st.gets() != 10 || s.PrefetchUsed != 10 || s.L1Misses != 0 {
 		t.Fatalf("store gets %d, stats %+v; want every block prefetched once and read from L1", st.gets(), s)
-	}
-}
-
-// TestBeladyEviction drives a plan pool of 3 blocks with demand reads of a
-// plan and checks each step against MIN worked out by hand.
-func TestBeladyEviction(t *testing.T) {
-	const bs = 10
-	type step struct {
-		read string // block read: A..E are blocks 0..4
-		hit  bool
-		pool string // pool residents after the read
-	}
-	for _, tc := range []struct {
-		name   string
-		steps  []step
-		evicts int64
-	}{{
-		// A B C D C E D A E B. At D (position 3, next uses C@4 D@6 A@7
-		// B@9) B is furthest and goes; at E (position 5: D@6 A@7 E@8, C
-		// never) C goes; B at the end is read no more and is not kept.
-		name: "evicts furthest",
-		steps: []step{
-			{"A", false, "A"}, {"B", false, "AB"}, {"C", false, "ABC"},
-			{"D", false, "ACD"}, {"C", true, "ACD"}, {"E", false, "ADE"},
-			{"D", true, "ADE"}, {"A", true, "ADE"}, {"E", true, "ADE"}, {"B", false, "ADE"},
-		},
-		evicts: 2,
-	}, {
-		// The classic string A B C D A B E A B C D E: MIN faults 7 times
-		// with 3 frames. D and E are each the furthest when they arrive,
-		// so they bypass the pool rather than evict.
-		name: "bypass",
-		steps: []step{
-			{"A", false, "A"}, {"B", false, "AB"}, {"C", false, "ABC"},
-			{"D", false, "ABC"}, {"A", true, "ABC"}, {"B", true, "ABC"},
-			{"E", false, "ABC"}, {"A", true, "ABC"}, {"B", true, "ABC"},
-			{"C", true, "ABC"}, {"D", false, "ABC"}, {"E", false, "ABC"},
-		},
-	}} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := newTestStore(t)
-			st.set("o", pattern("o", 5*bs))
-			c := openTest(t, Options{Store: st, BlockSize: bs, L1Bytes: 3 * bs, PlanBytes: 3 * bs, DisablePrefetch: true})
-			var plan []BlockRef
-			for _, s := range tc.steps {
-				plan = append(plan, BlockRef{"o", int64(s.read[0] - 'A')})
-			}
-			c.SetPlan("p", plan)
-			p := make([]byte, bs)
-			for i, s := range tc.steps {
-				hits := c.Stats().L1Hits
-				if _, err := c.ReadAt(context.Background(), "o", p, int64(s.read[0]-'A')*bs); err != nil {
-					t.Fatal(err)
-				}
-				if hit := c.Stats().L1Hits > hits; hit != s.hit {
-					t.Errorf("step %d read %s: hit=%v, want %v", i, s.read, hit, s.hit)
-				}
-				c.mu.Lock()
-				var got []string
-				for ref := range c.mu.pool {
-					got = append(got, string(rune('A'+ref.Index)))
-				}
-				c.mu.Unlock()
-				sort.Strings(got)
-				if strings.Join(got, "") != s.pool {
-					t.Errorf("step %d read %s: pool %s, want %s", i, s.read, strings.Join(got, ""), s.pool)
-				}
-			}
-			if e := c.Stats().PlanEvictions; e != tc.evicts {
-				t.Errorf("plan evictions %d, want %d", e, tc.evicts)
-			}
-		})
 	}
 }
 
