@@ -252,6 +252,18 @@ func TestL2TornAndCorrupt(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "put-123.tmp"), []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A sound entry under another block's name, and a file too short for
+	// a header.
+	b2, err := os.ReadFile(filepath.Join(dir, entryName(BlockRef{"seg", 2})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, entryName(BlockRef{"seg", 7})), b2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, entryName(BlockRef{"other", 0})), []byte("STRAT"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	c2 := openTest(t, opts)
 	if n, _ := c2.l2.usage(); n != 2 {
@@ -260,16 +272,16 @@ func TestL2TornAndCorrupt(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "put-123.tmp")); !os.IsNotExist(err) {
 		t.Fatalf("temp file survived open: %v", err)
 	}
-	if s := c2.Stats(); s.L2Corrupt != 1 {
-		t.Fatalf("L2Corrupt = %d after open, want 1", s.L2Corrupt)
+	if s := c2.Stats(); s.L2Corrupt != 3 {
+		t.Fatalf("L2Corrupt = %d after open, want 3 (torn, misnamed, short)", s.L2Corrupt)
 	}
 	gets := st.gets()
 	if got := readAll(t, c2, "seg", 300); !bytes.Equal(got, obj) {
 		t.Fatal("wrong bytes")
 	}
 	s := c2.Stats()
-	if s.L2Corrupt != 2 || s.L2Hits != 1 || st.gets()-gets != 2 {
-		t.Fatalf("L2Corrupt %d L2Hits %d store gets %d; want 2, 1, 2", s.L2Corrupt, s.L2Hits, st.gets()-gets)
+	if s.L2Corrupt != 4 || s.L2Hits != 1 || st.gets()-gets != 2 {
+		t.Fatalf("L2Corrupt %d L2Hits %d store gets %d; want 4, 1, 2", s.L2Corrupt, s.L2Hits, st.gets()-gets)
 	}
 	c2.Close()
 	c3 := openTest(t, opts) // the refetched blocks were written back

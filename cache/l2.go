@@ -2,6 +2,7 @@ package cache
 
 import (
 	"container/list"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -66,6 +67,7 @@ func openL2(dir string, max int64, log *slog.Logger, st *counters) (*l2Dir, erro
 		mtime time.Time
 	}
 	var all []found
+	buf := make([]byte, entryFixedLen+maxEntryKeyLen)
 	for _, de := range ents {
 		name := de.Name()
 		path := filepath.Join(dir, name)
@@ -80,7 +82,7 @@ func openL2(dir string, max int64, log *slog.Logger, st *counters) (*l2Dir, erro
 		if err != nil {
 			continue
 		}
-		h, err := readEntryHeader(path)
+		h, err := readEntryHeader(path, buf)
 		if err == nil && info.Size() != int64(h.headerLen())+int64(h.DataLen) {
 			err = fmt.Errorf("%w: file %d bytes, header says %d (torn)", ErrCorrupt, info.Size(), h.headerLen()+int(h.DataLen))
 		}
@@ -107,17 +109,24 @@ func openL2(dir string, max int64, log *slog.Logger, st *counters) (*l2Dir, erro
 	return l, nil
 }
 
-// readEntryHeader reads and decodes the header of the entry file at path.
-func readEntryHeader(path string) (entryHeader, error) {
+// readEntryHeader reads and decodes the header of the entry file at path,
+// using buf (room for the longest header).
+func readEntryHeader(path string, buf []byte) (entryHeader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return entryHeader{}, err
 	}
 	defer f.Close()
-	buf := make([]byte, entryFixedLen+maxEntryKeyLen)
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return entryHeader{}, err
+	n, err := io.ReadFull(f, buf[:entryFixedLen])
+	if err != nil {
+		return entryHeader{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if klen := int(binary.LittleEndian.Uint16(buf[10:])); klen > 0 {
+		m, err := io.ReadFull(f, buf[entryFixedLen:entryFixedLen+klen])
+		n += m
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return entryHeader{}, err
+		}
 	}
 	return decodeHeader(buf[:n])
 }
