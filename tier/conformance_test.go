@@ -209,6 +209,11 @@ func TestConformance(t *testing.T) {
 			if info, err := st.Head(context.Background(), "empty"); err != nil || info.Size != 0 {
 				t.Fatalf("head: %+v %v", info, err)
 			}
+			for _, length := range []int64{0, 10} {
+				if got, err := readObject(context.Background(), st, "empty", 0, length); err != nil || len(got) != 0 {
+					t.Fatalf("get(0, %d): %q %v", length, got, err)
+				}
+			}
 			if _, err := readObject(context.Background(), st, "empty", 1, -1); !errors.Is(err, ErrRange) {
 				t.Fatalf("get(1): %v, want ErrRange", err)
 			}

@@ -58,8 +58,8 @@
 //  6. WithRetry retries only ErrUnavailable (an attempt that times out
 //     counts as one). Put is retried only when the reader is an io.Seeker
 //     (sought back to where it stood); any other reader gets one attempt,
-//     because its bytes are gone. A whole-object Get resumed after a cut is
-//     read again from offset 0 and the delivered prefix skipped, so
+//     because its bytes are gone. A whole-object Get (off 0, length -1)
+//     resumed after a cut is read again from offset 0 and the delivered prefix skipped, so
 //     invariant 3 still holds; a ranged Get resumes at the next byte.
 //  7. S3 multipart: a Put of more than PartSize bytes (default 8 MiB)
 //     reads the body twice, once for the CRC32C that goes into

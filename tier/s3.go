@@ -364,7 +364,14 @@ func (s *S3) Get(ctx context.Context, key string, off, length int64) (io.ReadClo
 	}
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, s.mapErr("get", key, err)
+		err = s.mapErr("get", key, err)
+		if off == 0 && errors.Is(err, ErrRange) {
+			// S3 refuses any range of an empty object; off 0 is valid.
+			if info, herr := s.Head(ctx, key); herr == nil && info.Size == 0 {
+				return newVerifyReader(io.NopCloser(bytes.NewReader(nil)), key, 0, 0), nil
+			}
+		}
+		return nil, err
 	}
 	body := &s3Body{rc: out.Body, s: s, key: key}
 	size := objectSize(out)
