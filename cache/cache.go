@@ -290,6 +290,7 @@ func (c *Cache) ReadAt(ctx context.Context, key string, p []byte, off int64) (in
 		return 0, io.EOF
 	}
 	c.observe(key, first, last, size)
+	usedBefore := c.st.prefetchUsed.Load()
 	copyBlock := func(idx int64, data []byte) {
 		bstart := idx * bs
 		from := max(off, bstart)
@@ -325,7 +326,9 @@ func (c *Cache) ReadAt(ctx context.Context, key string, p []byte, off int64) (in
 			}
 		}
 	}
-	c.refill(key, last, size)
+	if c.st.prefetchUsed.Load() != usedBefore {
+		c.refill(key, last, size) // budget was freed
+	}
 	if n < int64(len(p)) {
 		return int(n), io.EOF
 	}
