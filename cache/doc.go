@@ -26,11 +26,12 @@
 //     that started after it (L1 entries carry their generation, L2 entries of
 //     the key are deleted, in-flight fills of the old generation are dropped).
 //  2. Concurrent misses on one block of one generation are one fetch
-//     (singleflight). The shared fetch runs under the cache's context, so a
-//     reader that gives up does not fail the others.
+//     (singleflight). The shared fetch runs under the cache's context and
+//     Options.FetchTimeout, so a reader that gives up does not fail the
+//     others, and a hung store request cannot hold a block forever.
 //  3. Store failures are not cached: the error reaches the reader wrapped,
-//     so errors.Is(err, tier.ErrUnavailable) tells a retriable one, and the
-//     next read tries the store again.
+//     so errors.Is(err, tier.ErrUnavailable) tells a retriable one (a fetch
+//     past FetchTimeout is one), and the next read tries the store again.
 //  4. Memory is bounded: the plan pool by PlanBytes, ristretto by L1Bytes -
 //     PlanBytes, staged prefetches by PrefetchBytes, and the recent ring by
 //     min(64 blocks, L1Bytes/8), whose entries are mostly ristretto's own.
