@@ -42,8 +42,18 @@ type entry struct {
 type object struct {
 	size    int64
 	gen     uint64
-	lastIdx int64 // last block read, -1 before the first read
-	run     int64 // consecutive blocks read in order so far
+	streams []*stream // sequential readers, at most maxStreams
+}
+
+// maxStreams bounds the sequential readers tracked per object. Full policy:
+// the least recently used stream is replaced.
+const maxStreams = 4
+
+// stream is one sequential reader's place in an object.
+type stream struct {
+	lastIdx int64  // last block read
+	run     int64  // consecutive blocks read in order so far
+	used    uint64 // Cache.mu.tick of its last read
 }
 
 // pending is a prefetch that holds budget: queued, in flight, or fetched
@@ -82,6 +92,7 @@ type Cache struct {
 		sync.Mutex
 		closed       bool
 		nextGen      uint64
+		tick         uint64
 		objects      map[string]*object
 		pool         map[BlockRef]*entry
 		poolBytes    int64
@@ -234,7 +245,7 @@ func (c *Cache) object(ctx context.Context, key string) (int64, uint64, error) {
 		}
 	}
 	c.mu.nextGen++
-	o := &object{size: res.Val.(int64), gen: c.mu.nextGen, lastIdx: -1}
+	o := &object{size: res.Val.(int64), gen: c.mu.nextGen}
 	c.mu.objects[key] = o
 	return o.size, o.gen, nil
 }

@@ -72,14 +72,18 @@
 //
 // # Sequential readahead
 //
-// Per key the cache keeps the last block read and the length of the current
-// run of consecutive blocks. A read that continues the run (its first block
-// is the last one or the one after it) extends it; any other read starts a
-// new run. From a run of two blocks on, the next Readahead blocks are
-// prefetched. A random reader rarely reads block i+1 right after block i, so
-// it triggers nothing; a log consumer reading a segment front to back gets
-// Readahead blocks in flight ahead of it, which hides the store's latency as
-// long as Readahead*BlockSize covers latency times the reader's throughput.
+// Per key the cache tracks up to four streams (sequential readers), each
+// the last block it read and the length of its run of consecutive blocks. A
+// read whose first block is a stream's last block or the next one continues
+// that stream; any other read starts a new stream, replacing the least
+// recently used one (its unread readahead is released as wasted). From a run
+// of three blocks on, the next Readahead blocks after the stream are
+// prefetched. Three rather than two because with several streams a random
+// reader would often land next to some recent read. A log consumer reading a
+// segment front to back gets Readahead blocks in flight ahead of it, which
+// hides the store's latency as long as Readahead*BlockSize covers latency
+// times the reader's throughput (the bandwidth-delay product), and
+// PrefetchConcurrency covers Readahead.
 //
 // # Plans and eviction
 //

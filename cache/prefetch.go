@@ -6,7 +6,7 @@ import (
 )
 
 // observe records a read of blocks [first, last] of key before they are
-// fetched: it advances the readahead state and the plans, and schedules the
+// fetched: it advances the reader's stream and the plans, and schedules the
 // blocks to fetch ahead.
 func (c *Cache) observe(key string, first, last, size int64) {
 	c.mu.Lock()
@@ -15,24 +15,7 @@ func (c *Cache) observe(key string, first, last, size int64) {
 		c.mu.Unlock()
 		return
 	}
-	newBlock := first != o.lastIdx || last != o.lastIdx
-	switch {
-	case first == o.lastIdx+1:
-		o.run += last - first + 1
-	case first == o.lastIdx:
-		o.run += last - first
-	default:
-		o.run = last - first + 1
-	}
-	o.lastIdx = last
-	if newBlock && !c.opts.DisablePrefetch {
-		// Readahead blocks skipped by the reader will not be read.
-		for ref := range c.mu.pending {
-			if p := c.mu.pending[ref]; p.readahead && ref.Key == key && ref.Index < first {
-				c.releaseLocked(ref, wasted)
-			}
-		}
-	}
+	s, newBlock := c.streamLocked(o, key, first, last)
 	for _, p := range c.mu.plans {
 		for i := first; i <= last; i++ {
 			p.observe(BlockRef{key, i})
@@ -40,10 +23,56 @@ func (c *Cache) observe(key string, first, last, size int64) {
 	}
 	var want []target
 	if newBlock {
-		want = c.targetsLocked(o, key, last, size)
+		want = c.targetsLocked(s, key, size)
 	}
 	c.mu.Unlock()
 	c.schedule(want)
+}
+
+// streamLocked finds the stream a read of [first, last] continues (its
+// first block is the stream's last block or the next one), or starts a new
+// one, replacing the least recently used when maxStreams are tracked; the
+// replaced stream's unread readahead is released as wasted. newBlock
+// reports whether the read reached a block the stream had not read.
+func (c *Cache) streamLocked(o *object, key string, first, last int64) (s *stream, newBlock bool) {
+	c.mu.tick++
+	for _, cand := range o.streams {
+		if first == cand.lastIdx+1 || first == cand.lastIdx {
+			s = cand
+			break
+		}
+	}
+	switch {
+	case s == nil:
+		s = &stream{run: last - first + 1}
+		if len(o.streams) < maxStreams {
+			o.streams = append(o.streams, s)
+		} else {
+			lru := 0
+			for i, cand := range o.streams {
+				if cand.used < o.streams[lru].used {
+					lru = i
+				}
+			}
+			old := o.streams[lru]
+			for i := old.lastIdx + 1; i <= old.lastIdx+int64(c.opts.Readahead); i++ {
+				ref := BlockRef{key, i}
+				if p, ok := c.mu.pending[ref]; ok && p.readahead {
+					c.releaseLocked(ref, wasted)
+				}
+			}
+			o.streams[lru] = s
+		}
+		newBlock = true
+	case first == s.lastIdx+1:
+		s.run += last - first + 1
+		newBlock = true
+	default: // first == s.lastIdx
+		s.run += last - first
+		newBlock = last != s.lastIdx
+	}
+	s.lastIdx, s.used = last, c.mu.tick
+	return s, newBlock
 }
 
 // refill schedules prefetches after a read of key up to block last has
@@ -53,25 +82,31 @@ func (c *Cache) refill(key string, last, size int64) {
 		return
 	}
 	c.mu.Lock()
-	o, ok := c.mu.objects[key]
 	var want []target
-	if ok {
-		want = c.targetsLocked(o, key, last, size)
+	if o, ok := c.mu.objects[key]; ok {
+		var s *stream
+		for _, cand := range o.streams {
+			if cand.lastIdx == last {
+				s = cand
+			}
+		}
+		want = c.targetsLocked(s, key, size)
 	}
 	c.mu.Unlock()
 	c.schedule(want)
 }
 
 // targetsLocked lists the blocks to fetch ahead: the next Readahead blocks
-// of a sequential reader of key, then the next blocks of every plan.
-func (c *Cache) targetsLocked(o *object, key string, last, size int64) []target {
+// of s if it is a sequential stream (s may be nil), then the next blocks of
+// every plan.
+func (c *Cache) targetsLocked(s *stream, key string, size int64) []target {
 	if c.opts.DisablePrefetch {
 		return nil
 	}
 	var want []target
-	if o.run >= 2 {
+	if s != nil && s.run >= seqRun {
 		n := numBlocks(size, c.opts.BlockSize)
-		for i := last + 1; i <= last+int64(c.opts.Readahead) && i < n; i++ {
+		for i := s.lastIdx + 1; i <= s.lastIdx+int64(c.opts.Readahead) && i < n; i++ {
 			want = append(want, target{BlockRef{key, i}, true})
 		}
 	}
@@ -80,6 +115,11 @@ func (c *Cache) targetsLocked(o *object, key string, last, size int64) []target 
 	}
 	return want
 }
+
+// seqRun is the run of consecutive blocks that makes a stream sequential.
+// Three, not two: with several streams per object a random reader would
+// otherwise often look sequential (a read next to any recent one).
+const seqRun = 3
 
 // target is a block to prefetch and why.
 type target struct {
