@@ -218,8 +218,9 @@ func BenchmarkLatency(b *testing.B) {
 	opts := Options{
 		Store: f, BlockSize: block, L1Bytes: 512 << 20,
 		// Hiding latency needs the bandwidth-delay product in flight: at
-		// ~5 GB/s and 50 ms that is ~250 MB, 60 blocks; twice that here.
-		Readahead: 128, PrefetchConcurrency: 128, PrefetchBytes: 1 << 30,
+		// ~6 GB/s and 50 ms that is ~300 MB, 75 blocks; the window here is
+		// 256 blocks (1 GiB) and up to 192 requests in flight.
+		Readahead: 256, PrefetchConcurrency: 192, PrefetchBytes: 1 << 30,
 	}
 	buf := make([]byte, block)
 	for _, tc := range []struct {
