@@ -90,15 +90,18 @@ type Cache struct {
 	// holding c.mu: its eviction callback takes c.mu.
 	mu struct {
 		sync.Mutex
-		closed       bool
-		nextGen      uint64
-		tick         uint64
-		objects      map[string]*object
-		pool         map[BlockRef]*entry
-		poolBytes    int64
-		plans        map[string]*plan
-		pending      map[BlockRef]*pending
-		pendingBytes int64
+		closed  bool
+		nextGen uint64
+		tick    uint64
+		// invalidations counts Invalidate calls; a Head that started
+		// before one is not kept.
+		invalidations uint64
+		objects       map[string]*object
+		pool          map[BlockRef]*entry
+		poolBytes     int64
+		plans         map[string]*plan
+		pending       map[BlockRef]*pending
+		pendingBytes  int64
 		// recent holds the last blocks put into ristretto, in a ring of
 		// recentCap, so that the next reads of a block just fetched hit
 		// even while ristretto's admission is pending (it is asynchronous)
@@ -214,8 +217,10 @@ func (c *Cache) object(ctx context.Context, key string) (int64, uint64, error) {
 		c.mu.Unlock()
 		return o.size, o.gen, nil
 	}
+	// A Head in flight across an Invalidate is not joined by later readers.
+	epoch := c.mu.invalidations
 	c.mu.Unlock()
-	ch := c.sf.DoChan("\x00head\x00"+key, func() (any, error) {
+	ch := c.sf.DoChan("\x00head\x00"+strconv.FormatUint(epoch, 10)+"\x00"+key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(c.ctx, c.opts.FetchTimeout)
 		defer cancel()
 		info, err := c.store.Head(ctx, key)
@@ -238,6 +243,10 @@ func (c *Cache) object(ctx context.Context, key string) (int64, uint64, error) {
 	if o, ok := c.mu.objects[key]; ok {
 		return o.size, o.gen, nil
 	}
+	if c.mu.invalidations != epoch {
+		// Invalidated meanwhile: use the size once, keep nothing.
+		return res.Val.(int64), 0, nil
+	}
 	if len(c.mu.objects) >= c.opts.MaxObjects {
 		for k := range c.mu.objects { // full policy: drop an arbitrary object's state
 			delete(c.mu.objects, k)
@@ -255,6 +264,7 @@ func (c *Cache) object(ctx context.Context, key string) (int64, uint64, error) {
 // old bytes; later reads see the store's object.
 func (c *Cache) Invalidate(key string) {
 	c.mu.Lock()
+	c.mu.invalidations++
 	delete(c.mu.objects, key)
 	for ref, e := range c.mu.pool {
 		if ref.Key == key {
