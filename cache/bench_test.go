@@ -218,9 +218,11 @@ func BenchmarkLatency(b *testing.B) {
 	opts := Options{
 		Store: f, BlockSize: block, L1Bytes: 512 << 20,
 		// Hiding latency needs the bandwidth-delay product in flight: at
-		// ~6 GB/s and 50 ms that is ~300 MB, 75 blocks; the window here is
-		// 256 blocks (1 GiB) and up to 192 requests in flight.
-		Readahead: 256, PrefetchConcurrency: 192, PrefetchBytes: 1 << 30,
+		// ~6 GB/s and 50 ms that is ~300 MB, 75 blocks. With a window of
+		// 256 blocks the reader still stalled ~20 times per 32 GiB on this
+		// shared 2-core machine (workers starved of CPU); 512 blocks (2 GiB)
+		// and up to 256 requests in flight leave only the first 3 blocks.
+		Readahead: 512, PrefetchConcurrency: 256, PrefetchBytes: 2 << 30,
 	}
 	buf := make([]byte, block)
 	for _, tc := range []struct {
