@@ -41,8 +41,8 @@ type counters struct {
 type Stats struct {
 	L1Hits, L1Misses, L2Hits, L2Misses int64
 	// StoreFetches counts blocks fetched from the object store, demand and
-	// prefetch together; StoreGets counts store Get calls (the same, as one
-	// fetch is one ranged Get).
+	// prefetch together; StoreGets counts the ranged Gets sent, failed ones
+	// included.
 	StoreFetches, StoreGets       int64
 	L1BytesRead, L2BytesRead      int64
 	StoreBytesRead                int64
