@@ -161,7 +161,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Info("listener disabled", "listener", l.name)
 			continue
 		}
-		log.Info("listener not implemented yet; nothing is opened", "listener", l.name, "addr", l.addr)
+		log.Info("frontend for this listener is not built yet; nothing is opened", "listener", l.name, "addr", l.addr)
 	}
 	ready.Store(true)
 	log.Info("strata ready")
