@@ -449,7 +449,7 @@ func isNopOffloader(o Offloader) bool {
 	return false
 }
 
-// sealed describes a sealed segment for the offloader.
+// sealed describes a sealed segment for the offloader. l.mu is not held.
 func (l *SegmentLog) sealed(s *segment) SealedSegment {
 	return SealedSegment{
 		Topic:        l.opts.Topic,
@@ -459,6 +459,7 @@ func (l *SegmentLog) sealed(s *segment) SealedSegment {
 		Size:         s.size,
 		Path:         s.path,
 		MaxTimestamp: max(s.maxTS, -1),
+		Tiered:       l.Config().Mode == ModeTiered,
 	}
 }
 

@@ -19,6 +19,10 @@ type SealedSegment struct {
 	Path string
 	// MaxTimestamp is the largest batch max timestamp in the segment.
 	MaxTimestamp int64
+	// Tiered is whether the topic's storage.mode is tiered when the
+	// segment is announced: only such segments are uploaded to the object
+	// tier.
+	Tiered bool
 }
 
 // Offloader is the hand-off between the log engine and the object tier.

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"strata/logstore"
+	"strata/tier"
 )
 
-// ErrNoObjectTier is returned by ManifestOffloader.OpenRemote: nothing
-// uploads segments or reads them back until the object tier exists (the
-// tier/cache issue); until then every segment stays local and IsOffloaded
-// is false for all of them.
-var ErrNoObjectTier = errors.New("meta: offloaded segments are not readable: there is no object tier yet")
+// ErrNoObjectTier is returned by ManifestOffloader.OpenRemote: reading
+// offloaded segments back from the object tier is not built yet (the
+// uploader is; tiered reads are the next step). Without Objects nothing is
+// uploaded either, and IsOffloaded is false for every segment.
+var ErrNoObjectTier = errors.New("meta: offloaded segments are not readable: tiered reads are not built yet")
 
 // ManifestOffloaderOptions configure a ManifestOffloader.
 type ManifestOffloaderOptions struct {
@@ -45,6 +46,16 @@ type ManifestOffloaderOptions struct {
 	// IsOffloaded, and must not block.
 	Owns   func(topic string, partition int32) bool
 	Logger *slog.Logger // nil = slog.Default()
+	// Objects is the object tier sealed segments of tiered topics are
+	// uploaded to (nil = none: segments are only recorded, and Uploads is
+	// false). A store that is not already a *tier.Retrying is wrapped with
+	// tier.WithRetry. Uploads run on their own goroutine, one segment at a
+	// time in seal order; a failed upload is retried (RetryBackoff up to
+	// MaxRetryBackoff) until it succeeds, the segment is deleted, or the
+	// offloader closes, and never blocks the log.
+	Objects tier.ObjectStore
+	// Retry configures the tier.WithRetry wrapper of Objects.
+	Retry tier.RetryOptions
 }
 
 // DefaultManifestQueueSize is ManifestOffloaderOptions.QueueSize's default.
@@ -102,6 +113,19 @@ type ManifestOffloader struct {
 	refused  atomic.Int64 // entries the manifest rejected, or files that would not scan
 	blocked  atomic.Int64 // SegmentSealed and SegmentDeleted calls that found the queue full
 
+	uploaded       atomic.Int64 // segments uploaded, verified and marked offloaded
+	uploadFailures atomic.Int64 // upload attempts that failed (each is retried)
+
+	// up is the upload queue: segments recorded, in seal order, waiting
+	// for the upload goroutine. Unbounded (one entry per sealed segment),
+	// so a slow or down object store never blocks the recording worker.
+	up struct {
+		sync.Mutex
+		pending []logstore.SealedSegment
+		wake    chan struct{}
+		done    chan struct{}
+	}
+
 	closeOnce sync.Once
 }
 
@@ -127,8 +151,26 @@ func NewManifestOffloader(c *Manifests, opts ManifestOffloaderOptions) (*Manifes
 		opts.Owns = func(string, int32) bool { return true }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if opts.Objects != nil {
+		if _, ok := opts.Objects.(*tier.Retrying); !ok {
+			retry := opts.Retry
+			retry.EnsureDefaults()
+			if err := retry.Validate(); err != nil {
+				cancel()
+				return nil, fmt.Errorf("meta: manifest offloader: %w", err)
+			}
+			opts.Objects = tier.WithRetry(opts.Objects, retry)
+		}
+	}
 	o := &ManifestOffloader{c: c, opts: opts, queue: make(chan offloadItem, opts.QueueSize), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	o.up.wake = make(chan struct{}, 1)
+	o.up.done = make(chan struct{})
 	go o.run()
+	if opts.Objects != nil {
+		go o.uploadLoop()
+	} else {
+		close(o.up.done)
+	}
 	return o, nil
 }
 
@@ -178,13 +220,13 @@ func (o *ManifestOffloader) IsOffloaded(topic string, partition int32, baseOffse
 	return ok && e.State == SegmentOffloaded
 }
 
-// Uploads is false: nothing uploads segments until the object tier exists,
-// so retention of tiered topics must not wait for IsOffloaded
+// Uploads reports whether the offloader has an object tier (Objects): only
+// then does retention of tiered topics wait for IsOffloaded
 // (logstore.Uploader).
-func (o *ManifestOffloader) Uploads() bool { return false }
+func (o *ManifestOffloader) Uploads() bool { return o.opts.Objects != nil }
 
-// OpenRemote fails with ErrNoObjectTier: reading offloaded data needs the
-// object tier.
+// OpenRemote fails with ErrNoObjectTier: reading offloaded data back is
+// the next step of the object tier.
 func (o *ManifestOffloader) OpenRemote(_ context.Context, topic string, partition int32, baseOffset, _, _ int64) (io.ReadCloser, error) {
 	return nil, fmt.Errorf("%w (%s-%d segment %d)", ErrNoObjectTier, topic, partition, baseOffset)
 }
@@ -210,11 +252,20 @@ func (o *ManifestOffloader) Flush(ctx context.Context) error {
 type ManifestOffloaderStats struct {
 	Recorded, Removed, Refused, Blocked int64
 	Queued                              int
+	// Uploaded counts segments uploaded and marked offloaded,
+	// UploadFailures failed upload attempts (each retried), UploadQueued
+	// the segments waiting for (or in) an upload.
+	Uploaded, UploadFailures int64
+	UploadQueued             int
 }
 
-// Stats returns the counters and the current queue depth.
+// Stats returns the counters and the current queue depths.
 func (o *ManifestOffloader) Stats() ManifestOffloaderStats {
-	return ManifestOffloaderStats{Recorded: o.recorded.Load(), Removed: o.removed.Load(), Refused: o.refused.Load(), Blocked: o.blocked.Load(), Queued: len(o.queue)}
+	o.up.Lock()
+	upq := len(o.up.pending)
+	o.up.Unlock()
+	return ManifestOffloaderStats{Recorded: o.recorded.Load(), Removed: o.removed.Load(), Refused: o.refused.Load(), Blocked: o.blocked.Load(), Queued: len(o.queue),
+		Uploaded: o.uploaded.Load(), UploadFailures: o.uploadFailures.Load(), UploadQueued: upq}
 }
 
 // Close stops the worker. Segments still queued are not recorded; the
@@ -223,6 +274,7 @@ func (o *ManifestOffloader) Close() error {
 	o.closeOnce.Do(func() {
 		o.cancel()
 		<-o.done
+		<-o.up.done
 		if n := len(o.queue); n > 0 {
 			o.opts.Logger.Info("manifest offloader closed with sealed segments unrecorded; reconciliation adds them at the next start", "segments", n)
 		}
@@ -274,11 +326,13 @@ func (o *ManifestOffloader) record(seg logstore.SealedSegment) {
 		log.Warn("sealed segment file differs from the roll's description; recording the file",
 			"path", seg.Path, "file_last", e.Last, "file_size", e.Size, "last", seg.LastOffset, "size", seg.Size)
 	}
+	recorded := false
 	o.retry(func() bool {
 		_, err := o.c.AddSegment(o.ctx, seg.Topic, seg.Partition, e)
 		switch {
 		case err == nil:
 			o.recorded.Add(1)
+			recorded = true
 		case errors.Is(err, ErrRejected):
 			o.refused.Add(1)
 			log.Error("manifest refused a sealed segment; ReconcilePartition will report it", "err", err)
@@ -289,6 +343,9 @@ func (o *ManifestOffloader) record(seg logstore.SealedSegment) {
 		}
 		return true
 	})
+	if recorded && seg.Tiered && o.opts.Objects != nil {
+		o.queueUpload(seg)
+	}
 }
 
 // remove drops the entry of a segment the log deleted, retrying proposals

@@ -306,10 +306,18 @@ func (r ReconcileReport) Apply(ctx context.Context, c *Manifests) error {
 			if err == nil || RejectedWith(err, RejectNotFound) {
 				_, err = c.AddSegment(ctx, r.Topic, r.Partition, a.Segment)
 			}
-		case ReconcileResetUpload:
-			_, err = c.SetState(ctx, r.Topic, r.Partition, a.Segment.Base, SegmentLocal, "")
-		case ReconcileMarkOffloaded:
-			_, err = c.SetState(ctx, r.Topic, r.Partition, a.Segment.Base, SegmentOffloaded, a.Segment.ObjectKey)
+		case ReconcileResetUpload, ReconcileMarkOffloaded:
+			state, key := SegmentLocal, ""
+			if a.Kind == ReconcileMarkOffloaded {
+				state, key = SegmentOffloaded, a.Segment.ObjectKey
+			}
+			_, err = c.SetState(ctx, r.Topic, r.Partition, a.Segment.Base, state, key)
+			if RejectedWith(err, RejectConflict) {
+				// The uploader, which runs beside a start-up
+				// reconciliation, moved the entry on meanwhile (to
+				// offloaded); the next reconciliation looks again.
+				err = nil
+			}
 		case ReconcileAdd:
 			_, err = c.AddSegment(ctx, r.Topic, r.Partition, a.Segment)
 		default:

@@ -130,4 +130,21 @@
 // fetched the payload in ranges (block by block, through the cache) verify
 // it once assembled, which the store's whole-object checksum (invariant 3)
 // cannot.
+//
+// # Uploads
+//
+// meta.ManifestOffloader uploads, when it is given a store (strata serve
+// --tier, default file://<data-dir>/objects; s3://bucket/prefix with
+// --tier-endpoint or AWS_ENDPOINT_URL for S3-compatible servers, then
+// path-style): every sealed segment of a topic whose storage.mode is
+// tiered, once it is recorded in the manifest, in seal order, off the
+// append path. The manifest entry moves local -> uploading (the key fixed
+// first) -> offloaded only after the Put returned and a Head saw the
+// object's full size; a failure leaves the entry uploading (or local) and
+// the upload is retried, and start-up reconciliation resets an
+// interrupted one. The object is exactly the header above and the .log
+// file's bytes after its own 24-byte header. Retention of a tiered topic
+// deletes a local segment only once it is offloaded. Reading offloaded
+// segments back (tiered reads through the cache) is the next step and not
+// built yet.
 package tier

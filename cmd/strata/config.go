@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"strata/tier"
 )
 
 // Config keys: each is a `strata serve` flag, a key of strata.yaml and a
@@ -36,6 +39,8 @@ const (
 	keyShutdownTimeout        = "shutdown-timeout"
 	keyLogLevel               = "log-level"
 	keyLogFormat              = "log-format"
+	keyTier                   = "tier"
+	keyTierEndpoint           = "tier-endpoint"
 )
 
 // defaultConfigFile is read from the working directory when --config is
@@ -60,6 +65,13 @@ type Config struct {
 	ShutdownTimeout        time.Duration `yaml:"shutdown-timeout"`
 	LogLevel               string        `yaml:"log-level"`
 	LogFormat              string        `yaml:"log-format"`
+	// Tier is the object tier sealed segments of tiered topics are
+	// uploaded to: s3://bucket/prefix, or file:///dir; empty is
+	// file://<data-dir>/objects (loadConfig fills it in).
+	Tier string `yaml:"tier"`
+	// TierEndpoint overrides the S3 endpoint (MinIO, Ceph, R2); empty:
+	// the SDK's resolution, which honours AWS_ENDPOINT_URL.
+	TierEndpoint string `yaml:"tier-endpoint"`
 
 	// File is the config file that was read; empty when none was.
 	File string `yaml:"-"`
@@ -149,7 +161,36 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("%s=%q, want text or json", keyLogFormat, c.LogFormat)
 	}
+	if _, err := c.TierLocation(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// TierLocation parses Tier (empty: file://<data-dir>/objects). mem:// is
+// refused: its objects would vanish with the process while the manifest
+// says they are offloaded.
+func (c Config) TierLocation() (tier.Location, error) {
+	raw := c.Tier
+	if raw == "" {
+		raw = defaultTier(c.DataDir)
+	}
+	loc, err := tier.ParseURL(raw)
+	if err != nil {
+		return tier.Location{}, fmt.Errorf("%s=%q: %v", keyTier, raw, err)
+	}
+	if loc.Scheme == "mem" {
+		return tier.Location{}, fmt.Errorf("%s=%q: an in-memory tier loses its objects at exit; use s3:// or file://", keyTier, raw)
+	}
+	if c.TierEndpoint != "" && loc.Scheme != "s3" {
+		return tier.Location{}, fmt.Errorf("%s=%q is set, but %s=%q is not s3://", keyTierEndpoint, c.TierEndpoint, keyTier, raw)
+	}
+	return loc, nil
+}
+
+// defaultTier is the tier when none is configured: <data-dir>/objects.
+func defaultTier(dataDir string) string {
+	return "file://" + filepath.ToSlash(filepath.Join(dataDir, "objects"))
 }
 
 // PeerMap parses Peers, "1=host:port,2=host:port", into node ID -> raft
@@ -195,13 +236,15 @@ func (c Config) YAML() ([]byte, error) {
 		ShutdownTimeout        string `yaml:"shutdown-timeout"`
 		LogLevel               string `yaml:"log-level"`
 		LogFormat              string `yaml:"log-format"`
+		Tier                   string `yaml:"tier"`
+		TierEndpoint           string `yaml:"tier-endpoint"`
 	}
 	out, err := yaml.Marshal(printable{
 		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, KafkaAddr: c.KafkaAddr, MQTTAddr: c.MQTTAddr,
 		MQTTTLSAddr: c.MQTTTLSAddr, MQTTWSAddr: c.MQTTWSAddr, FlightAddr: c.FlightAddr, RaftAddr: c.RaftAddr,
 		NodeID: c.NodeID, Peers: c.Peers, Join: c.Join,
 		RetentionCheckInterval: c.RetentionCheckInterval.String(), ShutdownTimeout: c.ShutdownTimeout.String(),
-		LogLevel: c.LogLevel, LogFormat: c.LogFormat,
+		LogLevel: c.LogLevel, LogFormat: c.LogFormat, Tier: c.Tier, TierEndpoint: c.TierEndpoint,
 	})
 	if err != nil {
 		return nil, err
@@ -233,12 +276,15 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.Duration(keyShutdownTimeout, d.ShutdownTimeout, "how long shutdown waits for HTTP requests to finish")
 	fs.String(keyLogLevel, d.LogLevel, "log level: debug, info, warn, error")
 	fs.String(keyLogFormat, d.LogFormat, "log format: text or json")
+	fs.String(keyTier, d.Tier, "object tier for sealed segments of tiered topics: s3://bucket/prefix or file:///dir (default file://<data-dir>/objects)")
+	fs.String(keyTierEndpoint, d.TierEndpoint, "S3 endpoint of the tier, for MinIO, Ceph, R2 (buckets addressed path-style); empty: AWS_ENDPOINT_URL or AWS's")
 }
 
 // fileKeys are the keys a config file may set: every config key but
 // "config" itself.
 var fileKeys = []string{keyDataDir, keyHTTPAddr, keyKafkaAddr, keyMQTTAddr, keyMQTTTLSAddr, keyMQTTWSAddr, keyFlightAddr,
-	keyRaftAddr, keyNodeID, keyPeers, keyJoin, keyRetentionCheckInterval, keyShutdownTimeout, keyLogLevel, keyLogFormat}
+	keyRaftAddr, keyNodeID, keyPeers, keyJoin, keyRetentionCheckInterval, keyShutdownTimeout, keyLogLevel, keyLogFormat,
+	keyTier, keyTierEndpoint}
 
 // loadConfig resolves the effective config: flag > STRATA_* env > config
 // file (--config, or ./strata.yaml if present) > default.
@@ -271,17 +317,22 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("config file: %w", err)
 	}
 	c := Config{
-		DataDir:     v.GetString(keyDataDir),
-		HTTPAddr:    v.GetString(keyHTTPAddr),
-		KafkaAddr:   v.GetString(keyKafkaAddr),
-		MQTTAddr:    v.GetString(keyMQTTAddr),
-		MQTTTLSAddr: v.GetString(keyMQTTTLSAddr),
-		MQTTWSAddr:  v.GetString(keyMQTTWSAddr),
-		FlightAddr:  v.GetString(keyFlightAddr),
-		RaftAddr:    v.GetString(keyRaftAddr),
-		Peers:       v.GetString(keyPeers),
-		LogLevel:    strings.ToLower(v.GetString(keyLogLevel)),
-		LogFormat:   strings.ToLower(v.GetString(keyLogFormat)),
+		DataDir:      v.GetString(keyDataDir),
+		HTTPAddr:     v.GetString(keyHTTPAddr),
+		KafkaAddr:    v.GetString(keyKafkaAddr),
+		MQTTAddr:     v.GetString(keyMQTTAddr),
+		MQTTTLSAddr:  v.GetString(keyMQTTTLSAddr),
+		MQTTWSAddr:   v.GetString(keyMQTTWSAddr),
+		FlightAddr:   v.GetString(keyFlightAddr),
+		RaftAddr:     v.GetString(keyRaftAddr),
+		Peers:        v.GetString(keyPeers),
+		LogLevel:     strings.ToLower(v.GetString(keyLogLevel)),
+		LogFormat:    strings.ToLower(v.GetString(keyLogFormat)),
+		Tier:         strings.TrimSpace(v.GetString(keyTier)),
+		TierEndpoint: strings.TrimSpace(v.GetString(keyTierEndpoint)),
+	}
+	if c.Tier == "" && c.DataDir != "" {
+		c.Tier = defaultTier(c.DataDir)
 	}
 	if v.ConfigFileUsed() != "" {
 		c.File = path

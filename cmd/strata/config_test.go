@@ -23,7 +23,19 @@ func TestConfigPrecedence(t *testing.T) {
 			name: "defaults",
 			want: []string{"data-dir: ./data", "http-addr: 127.0.0.1:8080", "kafka-addr: 127.0.0.1:9092", "mqtt-addr: 127.0.0.1:1883",
 				"mqtt-tls-addr: 127.0.0.1:8883", "mqtt-ws-addr: 127.0.0.1:8083", "flight-addr: 127.0.0.1:8815", "raft-addr: 127.0.0.1:7100",
-				"node-id: 1", `peers: ""`, "join: false", "retention-check-interval: 5m0s", "shutdown-timeout: 30s", "log-level: info", "log-format: text"},
+				"node-id: 1", `peers: ""`, "join: false", "retention-check-interval: 5m0s", "shutdown-timeout: 30s", "log-level: info", "log-format: text",
+				"tier: file://data/objects", `tier-endpoint: ""`},
+		},
+		{
+			name: "tier follows data-dir unless set",
+			args: []string{"--data-dir", "/srv/strata"},
+			want: []string{"data-dir: /srv/strata", "tier: file:///srv/strata/objects"},
+		},
+		{
+			name: "s3 tier with an endpoint",
+			env:  []string{"STRATA_TIER_ENDPOINT=http://127.0.0.1:9000"},
+			args: []string{"--tier", "s3://bucket/strata"},
+			want: []string{"tier: s3://bucket/strata", "tier-endpoint: http://127.0.0.1:9000"},
 		},
 		{
 			name: "file over default",
@@ -122,6 +134,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "peers without this node", args: []string{"--peers", "2=127.0.0.1:7102"}, want: "does not list this node (node-id=1)"},
 		{name: "peers disagree with raft-addr", args: []string{"--peers", "1=127.0.0.1:7101"}, want: "gives node 1 the address 127.0.0.1:7101, but raft-addr is 127.0.0.1:7100"},
 		{name: "join with peers", args: []string{"--join", "--peers", "1=127.0.0.1:7100"}, want: "join and peers are both set"},
+		{name: "tier in memory", args: []string{"--tier", "mem://"}, want: `tier="mem://": an in-memory tier loses its objects`},
+		{name: "bad tier scheme", args: []string{"--tier", "gs://bucket"}, want: `tier="gs://bucket"`},
+		{name: "tier endpoint without s3", args: []string{"--tier-endpoint", "http://127.0.0.1:9000"}, want: "tier-endpoint=\"http://127.0.0.1:9000\" is set, but tier="},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

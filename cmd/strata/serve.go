@@ -22,6 +22,7 @@ import (
 
 	"strata/logstore"
 	"strata/meta"
+	"strata/tier"
 )
 
 func newServeCommand() *cobra.Command {
@@ -114,7 +115,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err // node == nil: stopped by a signal while waiting for a quorum
 	}
 	manifests := meta.NewManifests(node)
-	offloader, err := meta.NewManifestOffloader(manifests, meta.ManifestOffloaderOptions{Logger: log, Owns: ownsManifests(node)})
+	var objects tier.ObjectStore
+	if node.SoleMember(meta.ShardManifests) {
+		if objects, err = openTier(ctx, cfg, log); err != nil {
+			return errors.Join(err, catalog.Close(), node.Close())
+		}
+	} else {
+		log.Info("the object tier is not used in a multi-node cluster: sealed segments stay local until partition data is replicated")
+	}
+	offloader, err := meta.NewManifestOffloader(manifests, meta.ManifestOffloaderOptions{Logger: log, Owns: ownsManifests(node), Objects: objects})
 	if err != nil {
 		return errors.Join(err, catalog.Close(), node.Close())
 	}
@@ -134,7 +143,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return errors.Join(err, closeMeta())
 	}
 	if node.SoleMember(meta.ShardManifests) {
-		if err := reconcileManifests(ctx, cfg.DataDir, store, manifests, log); err != nil {
+		if err := reconcileManifests(ctx, cfg.DataDir, store, manifests, objects, log); err != nil {
 			return errors.Join(err, store.Close(), closeMeta())
 		}
 	} else {
@@ -262,6 +271,29 @@ func ownsManifests(node *meta.Node) func(string, int32) bool {
 	return func(string, int32) bool { return node.SoleMember(meta.ShardManifests) }
 }
 
+// tierHeadTimeout bounds one Head of start-up reconciliation.
+const tierHeadTimeout = 10 * time.Second
+
+// openTier opens the object store cfg.Tier names (file://<data-dir>/objects
+// by default). An s3:// tier takes its endpoint from tier-endpoint (then
+// addressed path-style, as MinIO-like servers want) or from the SDK's
+// resolution (AWS_ENDPOINT_URL, also path-style, or AWS itself), and its
+// credentials from the AWS chain.
+func openTier(ctx context.Context, cfg Config, log *slog.Logger) (tier.ObjectStore, error) {
+	loc, err := cfg.TierLocation()
+	if err != nil {
+		return nil, err
+	}
+	opts := tier.S3Options{Endpoint: cfg.TierEndpoint}
+	opts.PathStyle = opts.Endpoint != "" || os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""
+	store, err := tier.Open(ctx, loc, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%s: %w", keyTier, loc, err)
+	}
+	log.Info("object tier", "location", loc.String(), "endpoint", cfg.TierEndpoint)
+	return store, nil
+}
+
 // manifestReconcileTimeout bounds the start-up reconciliation (one read of
 // every manifest, then a proposal per action).
 const manifestReconcileTimeout = 2 * time.Minute
@@ -269,11 +301,12 @@ const manifestReconcileTimeout = 2 * time.Minute
 // reconcileManifests brings the segment manifests and the files of
 // <data>/topics back into agreement after a crash (meta.ReconcileTopicsDir),
 // for the segment-backed partitions of the catalogued topics: after the
-// Store opened (recovery has cut torn tails) and before anything uploads.
-// Each action is logged at info; a report's problems (data lost or
+// Store opened (recovery has cut torn tails); the offloader's uploads may
+// already run, which Apply allows for. With an object tier, objects are
+// looked up with Head. Each action is logged at info; a report's problems (data lost or
 // damaged, which no proposal repairs) at error level. Only I/O and
 // proposal failures stop the start.
-func reconcileManifests(ctx context.Context, dataDir string, store *logstore.Store, manifests *meta.Manifests, log *slog.Logger) error {
+func reconcileManifests(ctx context.Context, dataDir string, store *logstore.Store, manifests *meta.Manifests, objects tier.ObjectStore, log *slog.Logger) error {
 	segmentBacked := map[string]bool{}
 	parts := map[string]int32{}
 	for _, t := range store.Topics() {
@@ -284,12 +317,23 @@ func reconcileManifests(ctx context.Context, dataDir string, store *logstore.Sto
 		}
 	}
 	include := func(topic string, p int32) bool { return segmentBacked[topic] && p < parts[topic] }
-	// No object tier yet: no object exists.
-	noObjects := func(string) bool { return false }
 	ctx, cancel := context.WithTimeout(ctx, manifestReconcileTimeout)
 	defer cancel()
+	// Without an object tier no object exists. With one, a Head that
+	// fails counts as absent: an uploading entry whose file is there is
+	// reset and uploaded again, and an offloaded entry whose object cannot
+	// be seen is reported, never dropped.
+	exists := func(string) bool { return false }
+	if objects != nil {
+		exists = func(key string) bool {
+			hctx, hcancel := context.WithTimeout(ctx, tierHeadTimeout)
+			defer hcancel()
+			_, err := objects.Head(hctx, key)
+			return err == nil
+		}
+	}
 	start := time.Now()
-	reports, err := meta.ReconcileTopicsDir(ctx, filepath.Join(dataDir, logstore.TopicsDirName), manifests, noObjects, include)
+	reports, err := meta.ReconcileTopicsDir(ctx, filepath.Join(dataDir, logstore.TopicsDirName), manifests, exists, include)
 	if err != nil {
 		return fmt.Errorf("reconcile segment manifests: %w", err)
 	}
