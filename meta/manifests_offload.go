@@ -350,13 +350,21 @@ func (o *ManifestOffloader) record(seg logstore.SealedSegment) {
 
 // remove drops the entry of a segment the log deleted, retrying proposals
 // that fail. An entry that is not there (never recorded, or a retried
-// proposal removed it) is fine.
+// proposal removed it) is fine. The log deletes a segment for retention,
+// DeleteRecords or Truncate, all of which end the segment's life in the
+// tier too (there is no local-only eviction yet), so an uploaded object is
+// deleted after its entry: in that order a crash leaves at worst an
+// unreferenced object, never an entry whose data is gone.
 func (o *ManifestOffloader) remove(seg logstore.SealedSegment) {
 	log := o.opts.Logger.With("topic", seg.Topic, "partition", seg.Partition, "base", seg.BaseOffset)
+	var objectKey string
 	o.retry(func() bool {
-		_, err := o.c.RemoveSegment(o.ctx, seg.Topic, seg.Partition, seg.BaseOffset)
+		e, err := o.c.RemoveSegment(o.ctx, seg.Topic, seg.Partition, seg.BaseOffset)
 		switch {
-		case err == nil, RejectedWith(err, RejectNotFound):
+		case err == nil:
+			o.removed.Add(1)
+			objectKey = e.ObjectKey
+		case RejectedWith(err, RejectNotFound):
 			o.removed.Add(1)
 		case errors.Is(err, ErrRejected):
 			o.refused.Add(1)
@@ -364,6 +372,17 @@ func (o *ManifestOffloader) remove(seg logstore.SealedSegment) {
 		case o.ctx.Err() != nil:
 		default:
 			log.Warn("removing a deleted segment from the manifest failed; retrying", "err", err)
+			return false
+		}
+		return true
+	})
+	if objectKey == "" || o.opts.Objects == nil {
+		return
+	}
+	o.retry(func() bool {
+		err := o.opts.Objects.Delete(o.ctx, objectKey)
+		if err != nil && o.ctx.Err() == nil {
+			log.Warn("deleting the object of a deleted segment failed; retrying", "key", objectKey, "err", err)
 			return false
 		}
 		return true

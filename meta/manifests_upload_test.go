@@ -229,3 +229,48 @@ func TestManifestOffloaderUploadOutage(t *testing.T) {
 		t.Fatalf("stats after the outage %+v", st)
 	}
 }
+
+// Deleting offloaded segments (DeleteRecords here; retention and Truncate
+// take the same path) removes their manifest entries and then their
+// objects, so the object store keeps no unreferenced segment.
+func TestManifestOffloaderDeletesObjectsOfDeletedSegments(t *testing.T) {
+	root := t.TempDir()
+	c := NewManifests(newMemProposer())
+	mem := tier.NewMemory()
+	o := newUploadingOffloader(t, c, mem)
+	l := openModeLog(t, root, "tt", logstore.ModeTiered, o)
+	appendBatches(t, l, 5)
+	if err := o.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := waitOffloaded(t, c, "tt", 4)
+	if err := l.DeleteRecordsBefore(m[2].Base); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left, err := c.Partition(context.Background(), "tt", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := mem.List(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 2 && len(objs) == 2 {
+			for i, e := range left {
+				if e.Base != m[2+i].Base || objs[i].Key != e.ObjectKey {
+					t.Fatalf("kept entry %+v, object %q; want segment %d", e, objs[i].Key, m[2+i].Base)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after deleting records before %d: entries %+v, objects %+v", m[2].Base, left, objs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -144,7 +144,9 @@
 // the upload is retried, and start-up reconciliation resets an
 // interrupted one. The object is exactly the header above and the .log
 // file's bytes after its own 24-byte header. Retention of a tiered topic
-// deletes a local segment only once it is offloaded. Reading offloaded
+// deletes a local segment only once it is offloaded, and then deletes its
+// object too (after the manifest entry): until local-only eviction exists,
+// retention ends a segment in every tier. Reading offloaded
 // segments back (tiered reads through the cache) is the next step and not
 // built yet.
 package tier
