@@ -308,13 +308,13 @@ func (l *SegmentLog) Reconfigure(cfg TopicConfig) error {
 func (l *SegmentLog) Stats() LogStats {
 	l.mu.Lock()
 	st := LogStats{Engine: EngineSegment, LogStartOffset: l.mu.lso, HighWatermark: l.mu.hw, Segments: len(l.mu.segs)}
-	type todo struct {
+	type uncounted struct {
 		s        *segment
 		f        *sharedFile
 		size     int64
 		appended int64
 	}
-	var unknown []todo
+	var unknown []uncounted
 	for _, s := range l.mu.segs {
 		st.Bytes += s.size - FileHeaderSize
 		if s.batches >= 0 {
@@ -322,7 +322,7 @@ func (l *SegmentLog) Stats() LogStats {
 			continue
 		}
 		s.file.ref()
-		unknown = append(unknown, todo{s, s.file, s.size, s.appended})
+		unknown = append(unknown, uncounted{s, s.file, s.size, s.appended})
 	}
 	l.mu.Unlock()
 	for _, u := range unknown {
