@@ -175,23 +175,7 @@ func BenchmarkSegmentRead(b *testing.B) {
 			r.Close()
 		}
 	}
-	for _, cold := range []bool{false, true} {
-		name := "warm"
-		if cold {
-			name = "cold"
-		}
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(total)
-			for b.Loop() {
-				if cold {
-					b.StopTimer()
-					segDropCache(b, files)
-					b.StartTimer()
-				}
-				pass(b)
-			}
-		})
-	}
+	segReadPasses(b, files, total, pass)
 }
 
 func BenchmarkRawRead(b *testing.B) {
@@ -213,6 +197,12 @@ func BenchmarkRawRead(b *testing.B) {
 			_ = f.Close()
 		}
 	}
+	segReadPasses(b, files, total, pass)
+}
+
+// segReadPasses runs pass as sub-benchmarks "warm" (page cache kept) and
+// "cold" (the files' pages dropped before each pass), total bytes a pass.
+func segReadPasses(b *testing.B, files []string, total int64, pass func(*testing.B)) {
 	for _, cold := range []bool{false, true} {
 		name := "warm"
 		if cold {

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -61,12 +58,7 @@ func TestAdminAPIGroups(t *testing.T) {
 	for p := range 3 {
 		batch = append(batch, fmt.Sprintf(`{"topic":"orders","partition":%d,"offset":%d,"metadata":"x"}`, p, 10+p))
 	}
-	for _, tc := range []struct {
-		method, path, body string
-		status             int
-		code               string
-		contains           string
-	}{
+	checkAPICases(t, ts.URL, []apiCase{
 		{"GET", "/api/v1/groups", "", 200, "", `"group": "live"`},
 		{"POST", "/api/v1/groups/billing/offsets", `{"offsets":[` + strings.Join(batch, ",") + `]}`, 200, "", `"committed": 3`},
 		{"POST", "/api/v1/groups/billing/offsets", `{"offsets":[{"topic":"orders","partition":1,"offset":42}]}`, 200, "", `"committed": 1`},
@@ -86,26 +78,5 @@ func TestAdminAPIGroups(t *testing.T) {
 		{"DELETE", "/api/v1/groups/live", "", 409, codeGroupNotEmpty, `not empty`},
 		{"DELETE", "/api/v1/groups/billing", "", 204, "", ``},
 		{"DELETE", "/api/v1/groups/billing", "", 404, codeUnknownGroup, `billing`},
-	} {
-		req, err := http.NewRequest(tc.method, ts.URL+tc.path, strings.NewReader(tc.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.contains) {
-			t.Errorf("%s %.50s %.60s: %d %s; want %d containing %q", tc.method, tc.path, tc.body, resp.StatusCode, body, tc.status, tc.contains)
-			continue
-		}
-		if tc.code != "" {
-			var e errorJSON
-			if err := json.Unmarshal(body, &e); err != nil || e.Code != tc.code {
-				t.Errorf("%s %.50s: error body %s; want code %q", tc.method, tc.path, body, tc.code)
-			}
-		}
-	}
+	})
 }

@@ -38,12 +38,7 @@ func newTestAPI(t testing.TB) (*httptest.Server, *atomic.Bool) {
 // success and failure cases.
 func TestAdminAPIStatus(t *testing.T) {
 	ts, _ := newTestAPI(t)
-	for _, tc := range []struct {
-		method, path, body string
-		status             int
-		code               string // error code, for error responses
-		contains           string
-	}{
+	checkAPICases(t, ts.URL, []apiCase{
 		{"GET", "/api/v1/topics", "", 200, "", `"topics": []`},
 		{"POST", "/api/v1/topics", `{"name":"orders","partitions":2,"configs":{"retention.ms":"1000"}}`, 201, "", `"retention.ms": "1000"`},
 		{"POST", "/api/v1/topics", `{"name":"one"}`, 201, "", `"partitions": 1`},
@@ -74,31 +69,7 @@ func TestAdminAPIStatus(t *testing.T) {
 		{"GET", "/api/v1/nothing", "", 404, codeNotFound, `GET /api/v1/nothing`},
 		{"GET", "/healthz", "", 200, "", "ok"},
 		{"GET", "/readyz", "", 200, "", "ready"},
-	} {
-		req, err := http.NewRequest(tc.method, ts.URL+tc.path, strings.NewReader(tc.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.contains) {
-			t.Errorf("%s %s %.60s: %d %s; want %d containing %q", tc.method, tc.path, tc.body, resp.StatusCode, body, tc.status, tc.contains)
-			continue
-		}
-		if tc.code != "" {
-			var e errorJSON
-			if err := json.Unmarshal(body, &e); err != nil || e.Code != tc.code || e.Error == "" {
-				t.Errorf("%s %s: error body %s; want code %q", tc.method, tc.path, body, tc.code)
-			}
-			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-				t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, ct)
-			}
-		}
-	}
+	})
 }
 
 func TestReadyzFollowsReadiness(t *testing.T) {
@@ -125,6 +96,45 @@ func TestParseKeyValues(t *testing.T) {
 	for _, bad := range [][]string{{"a"}, {"=1"}, {"a=1", "a=2"}} {
 		if _, err := parseKeyValues(bad); err == nil {
 			t.Errorf("parseKeyValues(%q) accepted", bad)
+		}
+	}
+}
+
+// apiCase is one admin API request and what a client must see back.
+type apiCase struct {
+	method, path, body string
+	status             int
+	code               string // error code, for error responses
+	contains           string
+}
+
+// checkAPICases sends each request to base and checks its status, body and,
+// for errors, the JSON error code and content type.
+func checkAPICases(t *testing.T, base string, cases []apiCase) {
+	t.Helper()
+	for _, tc := range cases {
+		req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.contains) {
+			t.Errorf("%s %.50s %.60s: %d %s; want %d containing %q", tc.method, tc.path, tc.body, resp.StatusCode, body, tc.status, tc.contains)
+			continue
+		}
+		if tc.code != "" {
+			var e errorJSON
+			if err := json.Unmarshal(body, &e); err != nil || e.Code != tc.code || e.Error == "" {
+				t.Errorf("%s %.50s: error body %s; want code %q", tc.method, tc.path, body, tc.code)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("%s %.50s: Content-Type %q", tc.method, tc.path, ct)
+			}
 		}
 	}
 }
