@@ -35,6 +35,12 @@ const (
 	KeySegmentMs      = "segment.ms"
 	KeyFlushMessages  = "flush.messages"
 	KeyFlushMs        = "flush.ms"
+	// KeyLocalRetentionBytes and KeyLocalRetentionMs bound the local copy
+	// of a tiered topic (Kafka's KIP-405 names): sealed segments past them
+	// that are safely in the object store are evicted from local disk but
+	// stay readable through the cache. -2 means "the same as retention.*".
+	KeyLocalRetentionBytes = "local.retention.bytes"
+	KeyLocalRetentionMs    = "local.retention.ms"
 )
 
 // Defaults. flush.messages=1 is Strata's durable default (Kafka's is
@@ -51,6 +57,8 @@ const (
 	MinSegmentBytes           = 4 << 10
 	MaxSegmentBytes           = 1 << 31 // positions in the index are uint32
 	DefaultIndexIntervalBytes = 4096
+	// LocalRetentionAsTotal is local.retention.*'s default: follow retention.*.
+	LocalRetentionAsTotal = -2
 )
 
 // TopicConfig is the parsed, validated per-topic configuration.
@@ -63,11 +71,28 @@ type TopicConfig struct {
 	SegmentMs      int64
 	FlushMessages  int64 // fsync once this many messages are unsynced; 1 = every append
 	FlushMs        int64 // fsync at least this often; 0 = no timer
+	// LocalRetentionBytes and LocalRetentionMs bound the local copy of a
+	// tiered topic; -2 = as retention.*, -1 = unlimited.
+	LocalRetentionBytes int64
+	LocalRetentionMs    int64
+}
+
+// LocalLimits returns the effective local retention limits of a tiered
+// topic (-1 = unlimited), resolving -2 to retention.*.
+func (c TopicConfig) LocalLimits() (bytes, ms int64) {
+	bytes, ms = c.LocalRetentionBytes, c.LocalRetentionMs
+	if bytes == LocalRetentionAsTotal {
+		bytes = c.RetentionBytes
+	}
+	if ms == LocalRetentionAsTotal {
+		ms = c.RetentionMs
+	}
+	return bytes, ms
 }
 
 // ConfigKeys lists every topic config key, sorted.
 func ConfigKeys() []string {
-	return []string{KeyFlushMessages, KeyFlushMs, KeyRetentionBytes, KeyRetentionMs, KeySegmentBytes, KeySegmentMs, KeyStorageEngine, KeyStorageMode}
+	return []string{KeyFlushMessages, KeyFlushMs, KeyLocalRetentionBytes, KeyLocalRetentionMs, KeyRetentionBytes, KeyRetentionMs, KeySegmentBytes, KeySegmentMs, KeyStorageEngine, KeyStorageMode}
 }
 
 // DefaultTopicConfig returns the config a topic gets with no overrides.
@@ -81,6 +106,9 @@ func DefaultTopicConfig() TopicConfig {
 		SegmentMs:      DefaultSegmentMs,
 		FlushMessages:  DefaultFlushMessages,
 		FlushMs:        DefaultFlushMs,
+
+		LocalRetentionBytes: LocalRetentionAsTotal,
+		LocalRetentionMs:    LocalRetentionAsTotal,
 	}
 }
 
@@ -113,6 +141,10 @@ func ParseTopicConfig(overrides map[string]string) (TopicConfig, error) {
 			c.FlushMessages, err = parseInt(k, v, 1)
 		case KeyFlushMs:
 			c.FlushMs, err = parseInt(k, v, 0)
+		case KeyLocalRetentionBytes:
+			c.LocalRetentionBytes, err = parseInt(k, v, LocalRetentionAsTotal)
+		case KeyLocalRetentionMs:
+			c.LocalRetentionMs, err = parseInt(k, v, LocalRetentionAsTotal)
 		default:
 			err = fmt.Errorf("%w: unknown key %q (known: %s)", ErrInvalidConfig, k, strings.Join(ConfigKeys(), ", "))
 		}
@@ -153,6 +185,13 @@ func (c TopicConfig) Validate() error {
 		return fmt.Errorf("%w: %s=%s cannot use %s=%s (memory and hybrid use memory; persistent uses segment or lite; tiered uses segment)",
 			ErrInvalidConfig, KeyStorageMode, c.Mode, KeyStorageEngine, c.Engine)
 	}
+	// Kafka's rule: the local copy cannot be kept longer than the log.
+	if c.RetentionBytes >= 0 && c.LocalRetentionBytes > c.RetentionBytes {
+		return fmt.Errorf("%w: %s=%d is above %s=%d", ErrInvalidConfig, KeyLocalRetentionBytes, c.LocalRetentionBytes, KeyRetentionBytes, c.RetentionBytes)
+	}
+	if c.RetentionMs >= 0 && c.LocalRetentionMs > c.RetentionMs {
+		return fmt.Errorf("%w: %s=%d is above %s=%d", ErrInvalidConfig, KeyLocalRetentionMs, c.LocalRetentionMs, KeyRetentionMs, c.RetentionMs)
+	}
 	return nil
 }
 
@@ -167,6 +206,9 @@ func (c TopicConfig) Map() map[string]string {
 		KeySegmentMs:      strconv.FormatInt(c.SegmentMs, 10),
 		KeyFlushMessages:  strconv.FormatInt(c.FlushMessages, 10),
 		KeyFlushMs:        strconv.FormatInt(c.FlushMs, 10),
+
+		KeyLocalRetentionBytes: strconv.FormatInt(c.LocalRetentionBytes, 10),
+		KeyLocalRetentionMs:    strconv.FormatInt(c.LocalRetentionMs, 10),
 	}
 }
 

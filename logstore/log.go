@@ -85,6 +85,12 @@ type LogStats struct {
 	Bytes          int64 // stored bytes of batches (not counting indexes)
 	Segments       int   // segment files; 0 for engines without segments
 	Batches        int64 // batches held (may be an estimate for lite)
+	// Tiered segment logs: segments (and their batch bytes) whose local
+	// copies were evicted, reads served from them, and evictions done.
+	RemoteSegments int
+	RemoteBytes    int64
+	RemoteReads    int64
+	Evictions      int64
 }
 
 // Chunk is one contiguous run of stored batch bytes. Exactly one of Data

@@ -1,10 +1,5 @@
 package logstore
 
-import (
-	"context"
-	"io"
-)
-
 // SealedSegment describes a segment that will not be appended to again: the
 // unit the tier uploads.
 type SealedSegment struct {
@@ -27,9 +22,9 @@ type SealedSegment struct {
 
 // Offloader is the hand-off between the log engine and the object tier.
 // The segment engine calls SegmentSealed when it rolls; the tier uploads the
-// segment and later calls back through the log's MarkOffloaded so that the
-// local copy may be evicted. Reads below the oldest local segment go
-// through OpenRemote.
+// segment, and retention asks IsOffloaded before it evicts the local copy
+// of a tiered topic's segment. Reads below the oldest local segment go
+// through RemoteLister and the log's RemoteReader (remote.go).
 type Offloader interface {
 	// SegmentSealed announces a sealed segment. It must not block on I/O:
 	// an implementation queues the upload and returns.
@@ -37,8 +32,6 @@ type Offloader interface {
 	// IsOffloaded reports whether the segment is safely in the object store
 	// (so the local copy may be deleted).
 	IsOffloaded(topic string, partition int32, baseOffset int64) bool
-	// OpenRemote opens a byte range of an offloaded segment.
-	OpenRemote(ctx context.Context, topic string, partition int32, baseOffset, pos, length int64) (io.ReadCloser, error)
 }
 
 // NopOffloader keeps everything local: nothing is ever offloaded.
@@ -50,23 +43,20 @@ func (NopOffloader) SegmentSealed(SealedSegment) {}
 // IsOffloaded is always false.
 func (NopOffloader) IsOffloaded(string, int32, int64) bool { return false }
 
-// OpenRemote always fails: there is no remote copy.
-func (NopOffloader) OpenRemote(context.Context, string, int32, int64, int64, int64) (io.ReadCloser, error) {
-	return nil, ErrOffsetOutOfRange
-}
-
 // SegmentDeleteNotifier is implemented by an Offloader that wants to know
 // when a sealed segment leaves the log for good: retention deleted it,
 // DeleteRecordsBefore moved the log start past it, Truncate cut it off (or
-// cut into it, making it the active segment again), or recovery finished such a deletion that a crash interrupted. It is
+// cut into it, making it the active segment again), or recovery finished
+// such a deletion that a crash interrupted; for a segment whose local copy
+// was evicted, the notification means its object may go too. It is
 // optional (the log checks with a type assertion), so that NopOffloader
 // and other Offloaders need not implement it. Like SegmentSealed it is
 // called under the log's write lock and must not block on I/O.
 //
 // It is not called for a torn or corrupt tail that recovery cuts off:
 // that is data lost, which manifest reconciliation reports rather than
-// forgets. A future eviction of the local copy of an offloaded segment is
-// not a deletion either.
+// forgets. Evicting the local copy of an offloaded segment is not a
+// deletion either: the segment stays in the log, read from its object.
 type SegmentDeleteNotifier interface {
 	SegmentDeleted(topic string, partition int32, baseOffset int64)
 }

@@ -301,15 +301,32 @@ func (l *SegmentLog) recover() error {
 		l.notifyDeleted(s.base)
 	}
 	l.mu.segs = segs
+	first := int64(-1)
+	if len(segs) > 0 {
+		first = segs[0].base
+	}
+	remote, err := l.loadRemote(first, lso)
+	if err != nil {
+		return err
+	}
+	l.mu.remote = remote
 	if len(segs) == 0 {
-		s, err := l.createSegment(max(lso, cutBase))
+		start := max(lso, cutBase)
+		if n := len(remote); n > 0 {
+			start = max(start, remote[n-1].next)
+		}
+		s, err := l.createSegment(start)
 		if err != nil {
 			return err
 		}
 		segs = append(segs, s)
 		l.mu.segs = segs
 	}
-	lso = max(lso, segs[0].base)
+	if len(remote) > 0 {
+		lso = max(lso, remote[0].base)
+	} else {
+		lso = max(lso, segs[0].base)
+	}
 	active := segs[len(segs)-1]
 	if err := l.openActive(active, scanFrom < len(segs)); err != nil {
 		return err

@@ -32,15 +32,36 @@ func (l *SegmentLog) ApplyRetention(now int64) (int64, error) {
 	}
 	cfg, lso := l.mu.cfg, l.mu.lso
 	segs := slices.Clone(l.mu.segs)
+	remote := slices.Clone(l.mu.remote)
 	l.mu.Unlock()
 
 	var total int64
+	for _, s := range remote {
+		total += s.size
+	}
 	for _, s := range segs {
 		total += s.size
+	}
+	// Remote segments first: they are the oldest. A remote segment's time
+	// is its largest timestamp; one without timestamps expires by size
+	// only (its file time is gone).
+	dropRemote := 0
+	for _, s := range remote {
+		expired := s.next <= lso ||
+			(cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes) ||
+			(cfg.RetentionMs >= 0 && s.maxTS >= 0 && now-s.maxTS > cfg.RetentionMs)
+		if !expired {
+			break
+		}
+		total -= s.size
+		dropRemote++
 	}
 	gate := cfg.Mode == ModeTiered && gatesRetention(l.opts.Offloader)
 	drop := 0
 	for _, s := range segs[:len(segs)-1] {
+		if dropRemote < len(remote) {
+			break
+		}
 		expired := s.next <= lso ||
 			(cfg.RetentionBytes >= 0 && total-s.size >= cfg.RetentionBytes) ||
 			(cfg.RetentionMs >= 0 && now-l.segmentTime(s) > cfg.RetentionMs)
@@ -53,15 +74,22 @@ func (l *SegmentLog) ApplyRetention(now int64) (int64, error) {
 		total -= s.size
 		drop++
 	}
-	if drop == 0 {
-		return lso, nil
+	if drop > 0 || dropRemote > 0 {
+		next := segs[drop].base
+		if dropRemote < len(remote) {
+			next = remote[dropRemote].base
+		}
+		newLSO := max(lso, next)
+		if err := l.dropHead(dropRemote, drop, newLSO); err != nil {
+			return lso, err
+		}
+		l.log.Info("retention deleted segments", "segments", drop, "offloaded_segments", dropRemote, "log_start_offset", newLSO)
+		lso = newLSO
 	}
-	newLSO := max(lso, segs[drop].base)
-	if err := l.dropHead(drop, newLSO); err != nil {
+	if _, err := l.evictLocal(now); err != nil {
 		return lso, err
 	}
-	l.log.Info("retention deleted segments", "segments", drop, "log_start_offset", newLSO)
-	return newLSO, nil
+	return lso, nil
 }
 
 // segmentTime is the time retention.ms compares: the largest batch
@@ -88,7 +116,7 @@ func (l *SegmentLog) DeleteRecordsBefore(offset int64) error {
 		return ErrClosed
 	}
 	hw, lso := l.mu.hw, l.mu.lso
-	segs := l.mu.segs
+	segs, remote := l.mu.segs, l.mu.remote
 	l.mu.Unlock()
 	if offset > hw || offset < 0 {
 		return fmt.Errorf("%w: delete records before %d, log holds [%d, %d)", ErrOffsetOutOfRange, offset, lso, hw)
@@ -96,16 +124,21 @@ func (l *SegmentLog) DeleteRecordsBefore(offset int64) error {
 	if offset <= lso {
 		return nil
 	}
+	dropRemote := 0
+	for dropRemote < len(remote) && remote[dropRemote].next <= offset {
+		dropRemote++
+	}
 	drop := 0
-	for drop < len(segs)-1 && segs[drop].next <= offset {
+	for dropRemote == len(remote) && drop < len(segs)-1 && segs[drop].next <= offset {
 		drop++
 	}
-	return l.dropHead(drop, offset)
+	return l.dropHead(dropRemote, drop, offset)
 }
 
-// dropHead persists newLSO, then deletes the first drop segments. writeMu
-// is held.
-func (l *SegmentLog) dropHead(drop int, newLSO int64) error {
+// dropHead persists newLSO, then drops the first dropRemote remote
+// segments (the offloader deletes their objects) and deletes the first
+// drop local segments. writeMu is held.
+func (l *SegmentLog) dropHead(dropRemote, drop int, newLSO int64) error {
 	l.mu.Lock()
 	active := l.mu.segs[len(l.mu.segs)-1]
 	c := Checkpoint{
@@ -120,10 +153,13 @@ func (l *SegmentLog) dropHead(drop int, newLSO int64) error {
 		return err
 	}
 	l.mu.Lock()
+	remoteVictims := slices.Clone(l.mu.remote[:dropRemote])
+	l.mu.remote = slices.Clone(l.mu.remote[dropRemote:])
 	victims := slices.Clone(l.mu.segs[:drop])
 	l.mu.segs = slices.Clone(l.mu.segs[drop:])
 	l.mu.lso = newLSO
 	l.mu.Unlock()
+	l.forgetRemote(remoteVictims)
 	for _, s := range victims {
 		if err := l.deleteSegmentFiles(s); err != nil {
 			// The checkpoint already holds newLSO: a reopen deletes the rest
@@ -160,13 +196,17 @@ func (l *SegmentLog) Truncate(offset int64) error {
 		l.mu.Unlock()
 		return nil
 	}
+	if offset < l.mu.segs[0].base {
+		l.mu.Unlock()
+		return fmt.Errorf("%w: truncate to %d, the first local segment starts at %d", ErrOffloaded, offset, l.mu.segs[0].base)
+	}
 	if l.mu.poison != nil {
 		l.mu.Unlock()
 		return l.poisoned()
 	}
 	i := l.findSegment(offset)
 	s := l.mu.segs[i]
-	v := segView{s: s, file: s.file, size: s.size, next: s.next, index: s.index}
+	v := localView(s)
 	later := slices.Clone(l.mu.segs[i+1:])
 	l.mu.Unlock()
 

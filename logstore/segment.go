@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,11 @@ type SegmentOptions struct {
 	// IndexIntervalBytes is the most log bytes between two offset index
 	// entries (0 = DefaultIndexIntervalBytes).
 	IndexIntervalBytes int
+	// Remote reads offloaded segments (the block cache over the object
+	// store). nil: local copies of a tiered topic are never evicted.
+	Remote RemoteReader
+	// RemoteReadTimeout bounds one remote read (0 = DefaultRemoteReadTimeout).
+	RemoteReadTimeout time.Duration
 }
 
 // SegmentLockFileName is the lock file an open segment log holds in its
@@ -57,6 +63,9 @@ func (o *SegmentOptions) EnsureDefaults() {
 	}
 	if o.IndexIntervalBytes <= 0 {
 		o.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if o.RemoteReadTimeout <= 0 {
+		o.RemoteReadTimeout = DefaultRemoteReadTimeout
 	}
 	o.Config = segmentConfigDefaults(o.Config)
 }
@@ -148,11 +157,18 @@ type SegmentLog struct {
 		inlineBuf []byte
 	}
 
+	// Counters for Stats (remote reads served, local copies evicted).
+	remoteReads atomic.Int64
+	evictions   atomic.Int64
+
 	mu struct {
 		sync.Mutex
-		segs   []*segment // sorted by base offset; the last is active
-		hw     int64      // high watermark: offset after the last committed batch
-		lso    int64      // log start offset
+		segs []*segment // sorted by base offset; the last is active
+		// remote are the segments whose local copies were evicted (tiered
+		// topics), sorted, all below segs[0]. See remote.go.
+		remote []*segment
+		hw     int64 // high watermark: offset after the last committed batch
+		lso    int64 // log start offset
 		cfg    TopicConfig
 		closed bool
 		// poison is the write or fsync error that stopped the log. After a
@@ -189,6 +205,9 @@ type segment struct {
 	rollBase int64
 	// indexDirty is set when the in-memory indexes differ from the files.
 	indexDirty bool
+	// remote is set for a segment whose local copy was evicted: it has no
+	// file, path is its object key, and it never changes.
+	remote *remoteInfo
 }
 
 // sharedFile is a file handle shared by the log and its readers: it closes
@@ -307,7 +326,11 @@ func (l *SegmentLog) Reconfigure(cfg TopicConfig) error {
 // restart did not scan are counted here once, by walking batch headers.
 func (l *SegmentLog) Stats() LogStats {
 	l.mu.Lock()
-	st := LogStats{Engine: EngineSegment, LogStartOffset: l.mu.lso, HighWatermark: l.mu.hw, Segments: len(l.mu.segs)}
+	st := LogStats{Engine: EngineSegment, LogStartOffset: l.mu.lso, HighWatermark: l.mu.hw, Segments: len(l.mu.segs),
+		RemoteSegments: len(l.mu.remote), RemoteReads: l.remoteReads.Load(), Evictions: l.evictions.Load()}
+	for _, s := range l.mu.remote {
+		st.RemoteBytes += s.size - FileHeaderSize
+	}
 	type uncounted struct {
 		s        *segment
 		f        *sharedFile
@@ -359,7 +382,7 @@ func countBatches(f vfs.File, size int64) (int64, error) {
 }
 
 // readBatchHeader reads and parses the batch header at pos.
-func readBatchHeader(f vfs.File, pos int64, buf []byte) (BatchHeader, error) {
+func readBatchHeader(f io.ReaderAt, pos int64, buf []byte) (BatchHeader, error) {
 	if _, err := f.ReadAt(buf[:BatchHeaderSize], pos); err != nil {
 		return BatchHeader{}, err
 	}
@@ -396,6 +419,10 @@ func (l *SegmentLog) Read(offset int64, maxBytes int) (*ReadResult, error) {
 		l.mu.Unlock()
 		return NewReadResult(nil, offset, hw, lso, nil), nil
 	}
+	if r := l.remoteFor(offset); r != nil {
+		l.mu.Unlock()
+		return l.readRemote(r, offset, maxBytes, hw, lso)
+	}
 	// Pin the segments the read can reach: the one holding offset, then
 	// the following ones until their bytes cover maxBytes (the first one's
 	// bytes before offset do not count, so it is left out of the sum).
@@ -408,8 +435,7 @@ func (l *SegmentLog) Read(offset int64, maxBytes int) (*ReadResult, error) {
 			continue
 		}
 		s.file.ref()
-		v := segView{s: s, file: s.file, size: s.size, next: s.next, index: s.index}
-		views = append(views, v)
+		views = append(views, localView(s))
 		if i == first {
 			continue
 		}
@@ -440,10 +466,20 @@ func (l *SegmentLog) Read(offset int64, maxBytes int) (*ReadResult, error) {
 // segView is a read's snapshot of one segment.
 type segView struct {
 	s     *segment
-	file  *sharedFile
+	file  *sharedFile // nil for a remote segment
+	ra    io.ReaderAt // the bytes: file.f, or the object through the cache
 	size  int64
 	next  int64
 	index []IndexEntry
+	// hintNext/hintPos: a known batch boundary (offset, position) to start
+	// a lookup from when it is past the index entry (remote segments).
+	hintNext, hintPos int64
+}
+
+// localView snapshots local segment s; mu is held and the caller has
+// pinned s.file.
+func localView(s *segment) segView {
+	return segView{s: s, file: s.file, ra: s.file.f, size: s.size, next: s.next, index: s.index}
 }
 
 // readViews turns pinned segment snapshots into chunks. It returns the
@@ -491,8 +527,11 @@ func findBatchPos(v segView, offset int64, head []byte, exact bool) (int64, erro
 		return v.size, nil
 	}
 	pos, _ := lookupIndex(v.index, v.s.base, offset)
+	if v.hintPos > pos && v.hintNext > v.s.base && v.hintNext <= offset && v.hintPos < v.size {
+		pos = v.hintPos
+	}
 	for pos < v.size {
-		h, err := readBatchHeader(v.file.f, pos, head)
+		h, err := readBatchHeader(v.ra, pos, head)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", v.s.path, err)
 		}
@@ -522,7 +561,7 @@ func batchesEnd(v segView, start, budget int64, atLeastOne bool, head []byte) (i
 		pos, next = int64(e.Position), v.s.base+int64(e.RelOffset)
 	}
 	for pos < v.size {
-		h, err := readBatchHeader(v.file.f, pos, head)
+		h, err := readBatchHeader(v.ra, pos, head)
 		if err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", v.s.path, err)
 		}
@@ -548,7 +587,15 @@ func (l *SegmentLog) OffsetForTime(ts int64) (int64, error) {
 		return 0, ErrClosed
 	}
 	hw, from := l.mu.hw, l.mu.lso
+	remote := l.mu.remote
 	l.mu.Unlock()
+	if len(remote) > 0 {
+		off, ok, err := l.remoteOffsetForTime(remote, from, ts, head)
+		if err != nil || ok {
+			return off, err
+		}
+		from = max(from, remote[len(remote)-1].next)
+	}
 	for {
 		l.mu.Lock()
 		var v segView
@@ -566,7 +613,7 @@ func (l *SegmentLog) OffsetForTime(ts int64) (int64, error) {
 				return 0, fmt.Errorf("%w: %s: time index has no entry for %d below max timestamp %d", ErrCorrupt, s.path, ts, s.maxTS)
 			}
 			s.file.ref()
-			v = segView{s: s, file: s.file, size: s.size, next: s.next, index: s.index}
+			v = localView(s)
 			rel, found = r, true
 			break
 		}
@@ -589,6 +636,23 @@ func (l *SegmentLog) OffsetForTime(ts int64) (int64, error) {
 	}
 }
 
+// remoteOffsetForTime is OffsetForTime over the remote segments: it walks
+// the batch headers of the first one whose max timestamp reaches ts.
+func (l *SegmentLog) remoteOffsetForTime(remote []*segment, from, ts int64, head []byte) (int64, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.RemoteReadTimeout)
+	defer cancel()
+	for _, s := range remote {
+		if s.next <= from || s.maxTS < ts {
+			continue
+		}
+		off, ok, err := walkForTime(l.remoteView(ctx, s), max(from, s.base), ts, head)
+		if err != nil || ok {
+			return off, ok, err
+		}
+	}
+	return 0, false, nil
+}
+
 // walkForTime finds, by reading batch headers, the first batch of v at or
 // after offset from whose max timestamp is >= ts.
 func walkForTime(v segView, from, ts int64, head []byte) (int64, bool, error) {
@@ -597,7 +661,7 @@ func walkForTime(v segView, from, ts int64, head []byte) (int64, bool, error) {
 		return 0, false, err
 	}
 	for pos < v.size {
-		h, err := readBatchHeader(v.file.f, pos, head)
+		h, err := readBatchHeader(v.ra, pos, head)
 		if err != nil {
 			return 0, false, fmt.Errorf("%s: %w", v.s.path, err)
 		}

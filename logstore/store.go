@@ -49,6 +49,9 @@ type StoreOptions struct {
 	Catalog Catalog
 	// Offloader receives sealed segments (nil = NopOffloader{}).
 	Offloader Offloader
+	// Remote reads offloaded segments of tiered topics (the block cache
+	// over the object store). nil: local copies are never evicted.
+	Remote RemoteReader
 	// Logger for the store and its logs (nil = slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (nil = time.Now).

@@ -41,6 +41,7 @@ func (s *Store) openSegment(t *storeTopic, p int32, cfg TopicConfig) (*SegmentLo
 		Partition: p,
 		Config:    cfg,
 		Offloader: s.opts.Offloader,
+		Remote:    s.opts.Remote,
 		Logger:    s.log,
 		Now:       s.opts.Now,
 	})

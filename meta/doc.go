@@ -69,7 +69,8 @@
 // and answers IsOffloaded from the manifest; it also removes the entries
 // of segments the log deleted (logstore.SegmentDeleteNotifier: retention,
 // DeleteRecordsBefore, Truncate), and records only partitions it Owns.
-// OpenRemote fails with ErrNoObjectTier until the object tier exists. ReconcilePartition
+// RemoteSegments lists the offloaded entries (logstore.RemoteLister), from
+// which a tiered log knows the segments whose local copies it evicted. ReconcilePartition
 // (reconcile.go) compares a partition directory with its manifest after a
 // crash and lists the proposals that make them agree (Apply) and the
 // problems none can fix (lost, corrupt, object missing: Err).

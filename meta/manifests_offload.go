@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -14,12 +13,6 @@ import (
 	"strata/logstore"
 	"strata/tier"
 )
-
-// ErrNoObjectTier is returned by ManifestOffloader.OpenRemote: reading
-// offloaded segments back from the object tier is not built yet (the
-// uploader is; tiered reads are the next step). Without Objects nothing is
-// uploaded either, and IsOffloaded is false for every segment.
-var ErrNoObjectTier = errors.New("meta: offloaded segments are not readable: tiered reads are not built yet")
 
 // ManifestOffloaderOptions configure a ManifestOffloader.
 type ManifestOffloaderOptions struct {
@@ -225,10 +218,27 @@ func (o *ManifestOffloader) IsOffloaded(topic string, partition int32, baseOffse
 // (logstore.Uploader).
 func (o *ManifestOffloader) Uploads() bool { return o.opts.Objects != nil }
 
-// OpenRemote fails with ErrNoObjectTier: reading offloaded data back is
-// the next step of the object tier.
-func (o *ManifestOffloader) OpenRemote(_ context.Context, topic string, partition int32, baseOffset, _, _ int64) (io.ReadCloser, error) {
-	return nil, fmt.Errorf("%w (%s-%d segment %d)", ErrNoObjectTier, topic, partition, baseOffset)
+// RemoteSegments lists the partition's offloaded segments from the
+// manifest (logstore.RemoteLister). A partition this node does not own has
+// none.
+func (o *ManifestOffloader) RemoteSegments(topic string, partition int32) ([]logstore.RemoteSegment, error) {
+	if !o.opts.Owns(topic, partition) || o.opts.Objects == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(o.ctx, o.opts.ReadTimeout)
+	defer cancel()
+	entries, err := o.c.Partition(ctx, topic, partition)
+	if err != nil {
+		return nil, err
+	}
+	var out []logstore.RemoteSegment
+	for _, e := range entries {
+		if e.State != SegmentOffloaded || e.ObjectKey == "" {
+			continue
+		}
+		out = append(out, logstore.RemoteSegment{BaseOffset: e.Base, LastOffset: e.Last, Size: e.Size, MaxTimestamp: e.MaxTimestamp, Key: e.ObjectKey})
+	}
+	return out, nil
 }
 
 // Flush waits until every segment queued before the call has been

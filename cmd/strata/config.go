@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -41,6 +43,9 @@ const (
 	keyLogFormat              = "log-format"
 	keyTier                   = "tier"
 	keyTierEndpoint           = "tier-endpoint"
+	keyCacheDir               = "cache-dir"
+	keyCacheMemory            = "cache-memory"
+	keyCacheDisk              = "cache-disk"
 )
 
 // defaultConfigFile is read from the working directory when --config is
@@ -72,6 +77,12 @@ type Config struct {
 	// TierEndpoint overrides the S3 endpoint (MinIO, Ceph, R2); empty:
 	// the SDK's resolution, which honours AWS_ENDPOINT_URL.
 	TierEndpoint string `yaml:"tier-endpoint"`
+	// CacheDir is the block cache's SSD level (empty: <data-dir>/cache);
+	// CacheMemory and CacheDisk bound its memory and disk levels in bytes.
+	// The cache serves reads of offloaded segments.
+	CacheDir    string `yaml:"cache-dir"`
+	CacheMemory int64  `yaml:"cache-memory"`
+	CacheDisk   int64  `yaml:"cache-disk"`
 
 	// File is the config file that was read; empty when none was.
 	File string `yaml:"-"`
@@ -95,6 +106,8 @@ func DefaultConfig() Config {
 		ShutdownTimeout:        30 * time.Second,
 		LogLevel:               "info",
 		LogFormat:              "text",
+		CacheMemory:            256 << 20,
+		CacheDisk:              8 << 30,
 	}
 }
 
@@ -238,6 +251,9 @@ func (c Config) YAML() ([]byte, error) {
 		LogFormat              string `yaml:"log-format"`
 		Tier                   string `yaml:"tier"`
 		TierEndpoint           string `yaml:"tier-endpoint"`
+		CacheDir               string `yaml:"cache-dir"`
+		CacheMemory            string `yaml:"cache-memory"`
+		CacheDisk              string `yaml:"cache-disk"`
 	}
 	out, err := yaml.Marshal(printable{
 		DataDir: c.DataDir, HTTPAddr: c.HTTPAddr, KafkaAddr: c.KafkaAddr, MQTTAddr: c.MQTTAddr,
@@ -245,6 +261,7 @@ func (c Config) YAML() ([]byte, error) {
 		NodeID: c.NodeID, Peers: c.Peers, Join: c.Join,
 		RetentionCheckInterval: c.RetentionCheckInterval.String(), ShutdownTimeout: c.ShutdownTimeout.String(),
 		LogLevel: c.LogLevel, LogFormat: c.LogFormat, Tier: c.Tier, TierEndpoint: c.TierEndpoint,
+		CacheDir: c.CacheDir, CacheMemory: humanize.IBytes(uint64(c.CacheMemory)), CacheDisk: humanize.IBytes(uint64(c.CacheDisk)),
 	})
 	if err != nil {
 		return nil, err
@@ -278,13 +295,16 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String(keyLogFormat, d.LogFormat, "log format: text or json")
 	fs.String(keyTier, d.Tier, "object tier for sealed segments of tiered topics: s3://bucket/prefix or file:///dir (default file://<data-dir>/objects)")
 	fs.String(keyTierEndpoint, d.TierEndpoint, "S3 endpoint of the tier, for MinIO, Ceph, R2 (buckets addressed path-style); empty: AWS_ENDPOINT_URL or AWS's")
+	fs.String(keyCacheDir, d.CacheDir, "SSD level of the block cache that serves reads of offloaded segments (default <data-dir>/cache)")
+	fs.String(keyCacheMemory, humanize.IBytes(uint64(d.CacheMemory)), "memory level of the block cache, in bytes (256MiB, 1GiB, ...)")
+	fs.String(keyCacheDisk, humanize.IBytes(uint64(d.CacheDisk)), "SSD level of the block cache, in bytes (0 disables it)")
 }
 
 // fileKeys are the keys a config file may set: every config key but
 // "config" itself.
 var fileKeys = []string{keyDataDir, keyHTTPAddr, keyKafkaAddr, keyMQTTAddr, keyMQTTTLSAddr, keyMQTTWSAddr, keyFlightAddr,
 	keyRaftAddr, keyNodeID, keyPeers, keyJoin, keyRetentionCheckInterval, keyShutdownTimeout, keyLogLevel, keyLogFormat,
-	keyTier, keyTierEndpoint}
+	keyTier, keyTierEndpoint, keyCacheDir, keyCacheMemory, keyCacheDisk}
 
 // loadConfig resolves the effective config: flag > STRATA_* env > config
 // file (--config, or ./strata.yaml if present) > default.
@@ -330,9 +350,13 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		LogFormat:    strings.ToLower(v.GetString(keyLogFormat)),
 		Tier:         strings.TrimSpace(v.GetString(keyTier)),
 		TierEndpoint: strings.TrimSpace(v.GetString(keyTierEndpoint)),
+		CacheDir:     strings.TrimSpace(v.GetString(keyCacheDir)),
 	}
 	if c.Tier == "" && c.DataDir != "" {
 		c.Tier = defaultTier(c.DataDir)
+	}
+	if c.CacheDir == "" && c.DataDir != "" {
+		c.CacheDir = filepath.Join(c.DataDir, "cache")
 	}
 	if v.ConfigFileUsed() != "" {
 		c.File = path
@@ -350,7 +374,24 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 	if c.ShutdownTimeout, err = getDuration(v, keyShutdownTimeout); err != nil {
 		return Config{}, err
 	}
+	if c.CacheMemory, err = getBytes(v, keyCacheMemory); err != nil {
+		return Config{}, err
+	}
+	if c.CacheDisk, err = getBytes(v, keyCacheDisk); err != nil {
+		return Config{}, err
+	}
 	return c, c.Validate()
+}
+
+// getBytes parses a size key: a plain byte count or one with a unit
+// (256MiB, 1GB).
+func getBytes(v *viper.Viper, key string) (int64, error) {
+	raw := strings.TrimSpace(fmt.Sprint(v.Get(key)))
+	n, err := humanize.ParseBytes(raw)
+	if err != nil || n > math.MaxInt64 {
+		return 0, fmt.Errorf("%s=%q is not a size in bytes (like 268435456, 256MiB or 1GB)", key, raw)
+	}
+	return int64(n), nil
 }
 
 // getDuration parses a duration key strictly: viper's GetDuration turns a

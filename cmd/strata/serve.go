@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"strata/cache"
 	"strata/logstore"
 	"strata/meta"
 	"strata/tier"
@@ -123,18 +124,29 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	} else {
 		log.Info("the object tier is not used in a multi-node cluster: sealed segments stay local until partition data is replicated")
 	}
+	var blocks *cache.Cache
+	if objects != nil {
+		if blocks, err = openCache(cfg, objects, reg, log); err != nil {
+			return errors.Join(err, catalog.Close(), node.Close())
+		}
+	}
 	offloader, err := meta.NewManifestOffloader(manifests, meta.ManifestOffloaderOptions{Logger: log, Owns: ownsManifests(node), Objects: objects})
 	if err != nil {
-		return errors.Join(err, catalog.Close(), node.Close())
+		return errors.Join(err, closeCache(blocks), catalog.Close(), node.Close())
 	}
 	closeMeta := func() error {
 		// The offloader first: its worker proposes through the node.
-		return errors.Join(offloader.Close(), catalog.Close(), node.Close())
+		return errors.Join(offloader.Close(), closeCache(blocks), catalog.Close(), node.Close())
+	}
+	var remote logstore.RemoteReader
+	if blocks != nil {
+		remote = blocks // not a typed nil: without a tier the Store has no Remote
 	}
 	store, err := logstore.OpenStore(logstore.StoreOptions{
 		Dir:                    cfg.DataDir,
 		Catalog:                catalog,
 		Offloader:              offloader,
+		Remote:                 remote,
 		Logger:                 log,
 		RetentionCheckInterval: cfg.RetentionCheckInterval,
 		Registerer:             reg,
@@ -292,6 +304,34 @@ func openTier(ctx context.Context, cfg Config, log *slog.Logger) (tier.ObjectSto
 	}
 	log.Info("object tier", "location", loc.String(), "endpoint", cfg.TierEndpoint)
 	return store, nil
+}
+
+// openCache opens the block cache that serves reads of offloaded segments:
+// memory (cache-memory), SSD (cache-dir, cache-disk), then the object tier
+// with retries (a few quick ones: a consumer's read waits on them, and its
+// next fetch retries anyway).
+func openCache(cfg Config, objects tier.ObjectStore, reg prometheus.Registerer, log *slog.Logger) (*cache.Cache, error) {
+	opts := cache.Options{
+		Store:      tier.WithRetry(objects, tier.RetryOptions{MaxAttempts: 3, Timeout: 10 * time.Second}),
+		L1Bytes:    cfg.CacheMemory,
+		Registerer: reg,
+		Logger:     log,
+	}
+	if cfg.CacheDisk > 0 {
+		opts.L2Dir, opts.L2Bytes = cfg.CacheDir, cfg.CacheDisk
+	}
+	c, err := cache.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("block cache: %w", err)
+	}
+	return c, nil
+}
+
+func closeCache(c *cache.Cache) error {
+	if c == nil {
+		return nil
+	}
+	return c.Close()
 }
 
 // manifestReconcileTimeout bounds the start-up reconciliation (one read of
