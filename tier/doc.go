@@ -19,7 +19,7 @@
 //     counts requests, for tests of everything above the tier.
 //
 // ParseURL and Open turn a --tier location (s3://bucket/prefix,
-// file:///dir, mem://) into a store. tier/internal/faultproxy is a TCP
+// file:///dir, mem://) into a store. internal/faultproxy is a TCP
 // proxy that injects network faults in front of a real S3 server in tests.
 //
 // # Invariants

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"strata/tier/internal/faultproxy"
+	"strata/internal/faultproxy"
 )
 
 // s3BehindProxy returns an S3 store that reaches the real test server
