@@ -161,6 +161,43 @@
 // Truncate removed (after its files are gone, under writeMu, no I/O), and
 // Uploader says whether tiered retention must wait for IsOffloaded.
 //
+// # Tiered topics (remote.go)
+//
+// A tiered segment log is two lists, oldest first:
+//
+//	remote segments (objects, read through the cache) | local segments (files) ... active
+//	[lso ....................... segs[0].base) [segs[0].base ................. hw)
+//
+//  1. Every remote segment lies below the first local segment; the log
+//     start offset may lie in either list.
+//  2. A local copy is evicted only when the Offloader says the segment is
+//     offloaded (uploaded, verified, recorded in the manifest) and the
+//     local copy is past local.retention.bytes/ms (-2: as retention.*).
+//     Eviction publishes the segment as remote, then deletes .log before
+//     the indexes; a crash in between leaves index files without a log,
+//     which recovery deletes. Eviction does not notify SegmentDeleted: the
+//     segment is still in the log.
+//  3. retention.bytes/ms and DeleteRecordsBefore count remote and local
+//     segments together and drop remote ones first; a dropped remote
+//     segment is announced with SegmentDeleted (the offloader removes the
+//     manifest entry, then the object) and its cached blocks invalidated.
+//  4. At open the log asks the Offloader (RemoteLister) for the offloaded
+//     segments below its first local one. Their entries wholly below the
+//     checkpoint's log start offset are announced as deleted again (a
+//     crash interrupted that deletion).
+//  5. A remote read returns whole batches of one remote segment, read
+//     through the RemoteReader (the block cache: readahead, single-flight
+//     misses) into memory and checked batch by batch (CRC32C) before a
+//     consumer sees them. Store failures come back as
+//     ErrRemoteUnavailable, which is retriable. Positions are .log file
+//     positions; the object holds the same bytes after its own header
+//     (tier/doc.go), so position p is object offset p - 24 + header length.
+//     A remote segment keeps its offset index thinned to one entry per
+//     256 KiB (none after a restart: a lookup then walks batch headers
+//     from the start), plus the position where the last read ended, so a
+//     sequential consumer never walks.
+//  6. Truncate below the first local segment is refused (ErrOffloaded).
+//
 // VerifySegmentDir checks a directory read-only for tools: every CRC,
 // offset continuity, every index entry and the checkpoint.
 //
