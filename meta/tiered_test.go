@@ -11,9 +11,17 @@ import (
 	"time"
 
 	"strata/cache"
+	"strata/internal/s3test"
 	"strata/logstore"
 	"strata/tier"
 )
+
+// TestMain stops the S3 test server that the "s3" tiered stores started.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	s3test.Stop()
+	os.Exit(code)
+}
 
 // Tiered topics end to end: the ManifestOffloader uploads sealed segments,
 // retention evicts their local copies past local.retention.bytes, and the
@@ -168,18 +176,42 @@ func localLogFiles(t *testing.T, dir string) int {
 	return len(m)
 }
 
-// tieredStores are the object stores the tiered tests run against.
-func tieredStores(t *testing.T) map[string]func() tier.ObjectStore {
-	return map[string]func() tier.ObjectStore{
-		"memory": func() tier.ObjectStore { return tier.NewMemory() },
-		"localdir": func() tier.ObjectStore {
+// tieredStores are the object stores the tiered tests run against: each
+// entry opens a fresh, empty store for t. "s3" is tier.S3 on the real S3
+// test server (internal/s3test) under a prefix of t's own.
+func tieredStores() map[string]func(t *testing.T) tier.ObjectStore {
+	return map[string]func(t *testing.T) tier.ObjectStore{
+		"memory": func(*testing.T) tier.ObjectStore { return tier.NewMemory() },
+		"localdir": func(t *testing.T) tier.ObjectStore {
 			s, err := tier.NewLocalDir(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		},
+		"s3": func(t *testing.T) tier.ObjectStore { return newTestS3(t, nil) },
 	}
+}
+
+// newTestS3 returns a tier.S3 on the S3 test server under a fresh prefix;
+// mod, if set, adjusts the options (an endpoint through a fault proxy).
+func newTestS3(t testing.TB, mod func(*tier.S3Options)) *tier.S3 {
+	t.Helper()
+	env := s3test.Start(t)
+	opts := tier.S3Options{
+		Bucket: env.Bucket, Prefix: s3test.Prefix(t),
+		Endpoint: env.Endpoint, PathStyle: true, Region: s3test.Region,
+		AccessKey: env.Access, SecretKey: env.Secret,
+		HTTPTimeout: 5 * time.Second,
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	st, err := tier.NewS3(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // A consumer reading from offset 0 of a tiered partition whose sealed
@@ -187,9 +219,9 @@ func tieredStores(t *testing.T) map[string]func() tier.ObjectStore {
 // before and after a restart; offsets by time and DeleteRecords work across
 // the boundary.
 func TestTieredReadsAfterEviction(t *testing.T) {
-	for name, newStore := range tieredStores(t) {
+	for name, newStore := range tieredStores() {
 		t.Run(name, func(t *testing.T) {
-			e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: newStore()}
+			e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: newStore(t)}
 			e.open(tieredConfig())
 			appendTiered(t, e.l, 0, 200)
 			want, err := readAll(e.l, 0, 1<<20)
@@ -284,93 +316,101 @@ func TestTieredReadsAfterEviction(t *testing.T) {
 // retention.bytes counts remote and local segments together: the oldest
 // remote segments go, with their entries and objects.
 func TestTieredRetentionDropsRemoteSegments(t *testing.T) {
-	e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: tier.NewMemory()}
-	cfg := tieredConfig()
-	e.open(cfg)
-	appendTiered(t, e.l, 0, 200)
-	e.evictAll()
-	before := e.l.Stats()
-	cfg.RetentionBytes = 3 * cfg.SegmentBytes
-	if err := e.l.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
+	for name, newStore := range tieredStores() {
+		t.Run(name, func(t *testing.T) {
+			e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: newStore(t)}
+			cfg := tieredConfig()
+			e.open(cfg)
+			appendTiered(t, e.l, 0, 200)
+			e.evictAll()
+			before := e.l.Stats()
+			cfg.RetentionBytes = 3 * cfg.SegmentBytes
+			if err := e.l.Reconfigure(cfg); err != nil {
+				t.Fatal(err)
+			}
+			lso, err := e.l.ApplyRetention(time.Now().UnixMilli())
+			if err != nil {
+				t.Fatal(err)
+			}
+			after := e.l.Stats()
+			if lso == 0 || after.RemoteSegments >= before.RemoteSegments || after.RemoteBytes+after.Bytes > cfg.RetentionBytes+cfg.SegmentBytes {
+				// Kafka's rule: a segment goes only if what stays is still at
+				// least retention.bytes, so up to one segment more stays.
+				t.Fatalf("retention: lso %d, before %+v, after %+v", lso, before, after)
+			}
+			if err := e.o.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			m, err := e.c.Partition(context.Background(), "tt", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m[0].Base != lso {
+				t.Fatalf("first manifest entry %+v, log start %d", m[0], lso)
+			}
+			waitObjects(t, e.objects, len(m))
+			if _, err := readAll(e.l, lso, 4000); err != nil {
+				t.Fatal(err)
+			}
+			e.close()
+		})
 	}
-	lso, err := e.l.ApplyRetention(time.Now().UnixMilli())
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := e.l.Stats()
-	if lso == 0 || after.RemoteSegments >= before.RemoteSegments || after.RemoteBytes+after.Bytes > cfg.RetentionBytes+cfg.SegmentBytes {
-		// Kafka's rule: a segment goes only if what stays is still at
-		// least retention.bytes, so up to one segment more stays.
-		t.Fatalf("retention: lso %d, before %+v, after %+v", lso, before, after)
-	}
-	if err := e.o.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	m, err := e.c.Partition(context.Background(), "tt", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m[0].Base != lso {
-		t.Fatalf("first manifest entry %+v, log start %d", m[0], lso)
-	}
-	waitObjects(t, e.objects, len(m))
-	if _, err := readAll(e.l, lso, 4000); err != nil {
-		t.Fatal(err)
-	}
-	e.close()
 }
 
 // The object store down: produce goes on locally, nothing is evicted
 // (the segments are not offloaded), reads of data only in the store fail
 // with a retriable error and succeed once it is back; offload catches up.
 func TestTieredObjectStoreOutage(t *testing.T) {
-	faulty := tier.NewFaulty(tier.NewMemory())
-	e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: faulty}
-	e.open(tieredConfig())
-	appendTiered(t, e.l, 0, 100)
-	want, err := readAll(e.l, 0, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.evictAll()
-	hw := e.l.HighWatermark()
+	for name, newStore := range tieredStores() {
+		t.Run(name, func(t *testing.T) {
+			faulty := tier.NewFaulty(newStore(t))
+			e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: faulty}
+			e.open(tieredConfig())
+			appendTiered(t, e.l, 0, 100)
+			want, err := readAll(e.l, 0, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.evictAll()
+			hw := e.l.HighWatermark()
 
-	faulty.SetDown(true)
-	appendTiered(t, e.l, 100, 100) // acknowledged while the store is down
-	if _, err := e.l.ApplyRetention(time.Now().UnixMilli()); err != nil {
-		t.Fatal(err)
-	}
-	if st := e.l.Stats(); st.Segments < 3 {
-		t.Fatalf("segments written during the outage were evicted: %+v", st)
-	}
-	_, err = e.l.Read(0, 1000)
-	if !errors.Is(err, logstore.ErrRemoteUnavailable) {
-		t.Fatalf("read of offloaded data with the store down: %v, want ErrRemoteUnavailable", err)
-	}
-	// Local data still reads.
-	if _, err := readAll(e.l, hw, 1<<20); err != nil {
-		t.Fatalf("local reads during the outage: %v", err)
-	}
+			faulty.SetDown(true)
+			appendTiered(t, e.l, 100, 100) // acknowledged while the store is down
+			if _, err := e.l.ApplyRetention(time.Now().UnixMilli()); err != nil {
+				t.Fatal(err)
+			}
+			if st := e.l.Stats(); st.Segments < 3 {
+				t.Fatalf("segments written during the outage were evicted: %+v", st)
+			}
+			_, err = e.l.Read(0, 1000)
+			if !errors.Is(err, logstore.ErrRemoteUnavailable) {
+				t.Fatalf("read of offloaded data with the store down: %v, want ErrRemoteUnavailable", err)
+			}
+			// Local data still reads.
+			if _, err := readAll(e.l, hw, 1<<20); err != nil {
+				t.Fatalf("local reads during the outage: %v", err)
+			}
 
-	faulty.SetDown(false)
-	got, err := readAll(e.l, 0, 1000)
-	if err != nil {
-		t.Fatalf("after the outage: %v", err)
+			faulty.SetDown(false)
+			got, err := readAll(e.l, 0, 1000)
+			if err != nil {
+				t.Fatalf("after the outage: %v", err)
+			}
+			if !bytes.HasPrefix(got, want) {
+				t.Fatal("offloaded bytes differ after the outage")
+			}
+			all := got
+			e.evictAll() // the uploads caught up
+			got, err = readAll(e.l, 0, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, all) {
+				t.Fatal("bytes differ after the second eviction")
+			}
+			e.close()
+		})
 	}
-	if !bytes.HasPrefix(got, want) {
-		t.Fatal("offloaded bytes differ after the outage")
-	}
-	all := got
-	e.evictAll() // the uploads caught up
-	got, err = readAll(e.l, 0, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, all) {
-		t.Fatal("bytes differ after the second eviction")
-	}
-	e.close()
 }
 
 // Crash states of an eviction: the log published the segment as remote but
@@ -401,77 +441,79 @@ func TestTieredEvictionCrashStates(t *testing.T) {
 			}
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: tier.NewMemory()}
-			e.open(tieredConfig())
-			appendTiered(t, e.l, 0, 120)
-			want, err := readAll(e.l, 0, 1<<20)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := e.o.Flush(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			waitOffloaded(t, e.c, "tt", e.l.Stats().Segments-1)
-			// Save the sealed segments' files as they are before eviction.
-			saved := map[string][]byte{}
-			names, _ := os.ReadDir(e.dir())
-			m, _ := e.c.Partition(context.Background(), "tt", 0)
-			sealed := map[int64]bool{}
-			for _, en := range m {
-				sealed[en.Base] = true
-			}
-			for _, de := range names {
-				base, _, ok := logstore.ParseSegmentFileName(de.Name())
-				if !ok || !sealed[base] {
-					continue
-				}
-				b, err := os.ReadFile(filepath.Join(e.dir(), de.Name()))
+		for name, newStore := range tieredStores() {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: newStore(t)}
+				e.open(tieredConfig())
+				appendTiered(t, e.l, 0, 120)
+				want, err := readAll(e.l, 0, 1<<20)
 				if err != nil {
 					t.Fatal(err)
 				}
-				saved[de.Name()] = b
-			}
-			e.evictAll()
-			e.close()
-			tc.crash(t, e.dir(), saved)
+				if err := e.o.Flush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				waitOffloaded(t, e.c, "tt", e.l.Stats().Segments-1)
+				// Save the sealed segments' files as they are before eviction.
+				saved := map[string][]byte{}
+				names, _ := os.ReadDir(e.dir())
+				m, _ := e.c.Partition(context.Background(), "tt", 0)
+				sealed := map[int64]bool{}
+				for _, en := range m {
+					sealed[en.Base] = true
+				}
+				for _, de := range names {
+					base, _, ok := logstore.ParseSegmentFileName(de.Name())
+					if !ok || !sealed[base] {
+						continue
+					}
+					b, err := os.ReadFile(filepath.Join(e.dir(), de.Name()))
+					if err != nil {
+						t.Fatal(err)
+					}
+					saved[de.Name()] = b
+				}
+				e.evictAll()
+				e.close()
+				tc.crash(t, e.dir(), saved)
 
-			e.open(tieredConfig())
-			got, err := readAll(e.l, 0, 2500)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatal("bytes differ after the crash")
-			}
-			pm, err := e.c.Partition(context.Background(), "tt", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			objs := &objectStore{keys: map[string]bool{}}
-			list, err := e.objects.List(context.Background(), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, o := range list {
-				objs.keys[o.Key] = true
-			}
-			r, err := ReconcilePartition(e.dir(), pm, objs.exists)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(r.Actions) != 0 || r.Err() != nil {
-				t.Fatalf("reconciliation after the crash: %+v", r)
-			}
-			e.evictAll()
-			if n := localLogFiles(t, e.dir()); n != 1 {
-				t.Fatalf("%d local .log files after the finished eviction", n)
-			}
-			idx, _ := filepath.Glob(filepath.Join(e.dir(), "*"+logstore.IndexExt))
-			if len(idx) > 1 {
-				t.Fatalf("index files left: %v", idx)
-			}
-			e.close()
-		})
+				e.open(tieredConfig())
+				got, err := readAll(e.l, 0, 2500)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatal("bytes differ after the crash")
+				}
+				pm, err := e.c.Partition(context.Background(), "tt", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				objs := &objectStore{keys: map[string]bool{}}
+				list, err := e.objects.List(context.Background(), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range list {
+					objs.keys[o.Key] = true
+				}
+				r, err := ReconcilePartition(e.dir(), pm, objs.exists)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(r.Actions) != 0 || r.Err() != nil {
+					t.Fatalf("reconciliation after the crash: %+v", r)
+				}
+				e.evictAll()
+				if n := localLogFiles(t, e.dir()); n != 1 {
+					t.Fatalf("%d local .log files after the finished eviction", n)
+				}
+				idx, _ := filepath.Glob(filepath.Join(e.dir(), "*"+logstore.IndexExt))
+				if len(idx) > 1 {
+					t.Fatalf("index files left: %v", idx)
+				}
+				e.close()
+			})
+		}
 	}
 }
