@@ -168,6 +168,8 @@
 //	remote segments (objects, read through the cache) | local segments (files) ... active
 //	[lso ....................... segs[0].base) [segs[0].base ................. hw)
 //
+// The rules:
+//
 //  1. Every remote segment lies below the first local segment; the log
 //     start offset may lie in either list.
 //  2. A local copy is evicted only when the Offloader says the segment is

@@ -19,6 +19,8 @@ type storeMetrics struct {
 
 	topics, partitions                 *prometheus.Desc
 	logBytes, logHW, logStart, logSegs *prometheus.Desc
+	remoteBytes, remoteSegs            *prometheus.Desc
+	remoteReads, evictions             *prometheus.Desc
 	engineParts, engineBytes           *prometheus.Desc
 
 	appendBatches, appendRecords, appendBytes, appendErrors prometheus.Counter
@@ -41,6 +43,10 @@ func newStoreMetrics(s *Store) *storeMetrics {
 		logHW:           prometheus.NewDesc("strata_log_high_watermark", "High watermark (next offset) of a partition.", part, nil),
 		logStart:        prometheus.NewDesc("strata_log_start_offset", "Log start offset of a partition.", part, nil),
 		logSegs:         prometheus.NewDesc("strata_log_segments", "Segment files of a partition (0 for engines without segments).", part, nil),
+		remoteBytes:     prometheus.NewDesc("strata_log_remote_bytes", "Batch bytes of a tiered partition whose local copies were evicted (read from the object tier).", part, nil),
+		remoteSegs:      prometheus.NewDesc("strata_log_remote_segments", "Segments of a tiered partition whose local copies were evicted.", part, nil),
+		remoteReads:     prometheus.NewDesc("strata_log_remote_reads_total", "Reads of a tiered partition served from the object tier through the cache.", part, nil),
+		evictions:       prometheus.NewDesc("strata_log_evictions_total", "Local copies of offloaded segments evicted.", part, nil),
 		engineParts:     prometheus.NewDesc("strata_engine_partitions", "Partitions per engine.", []string{"engine"}, nil),
 		engineBytes:     prometheus.NewDesc("strata_engine_log_bytes", "Stored batch bytes per engine.", []string{"engine"}, nil),
 		appendBatches:   counter("append_batches_total", "Record batches appended."),
@@ -60,7 +66,7 @@ func (m *storeMetrics) counters() []prometheus.Counter {
 
 // Describe implements prometheus.Collector.
 func (m *storeMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.topics, m.partitions, m.logBytes, m.logHW, m.logStart, m.logSegs, m.engineParts, m.engineBytes} {
+	for _, d := range []*prometheus.Desc{m.topics, m.partitions, m.logBytes, m.logHW, m.logStart, m.logSegs, m.remoteBytes, m.remoteSegs, m.remoteReads, m.evictions, m.engineParts, m.engineBytes} {
 		ch <- d
 	}
 	for _, c := range m.counters() {
@@ -93,6 +99,12 @@ func (m *storeMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.logHW, prometheus.GaugeValue, float64(st.HighWatermark), labels...)
 			ch <- prometheus.MustNewConstMetric(m.logStart, prometheus.GaugeValue, float64(st.LogStartOffset), labels...)
 			ch <- prometheus.MustNewConstMetric(m.logSegs, prometheus.GaugeValue, float64(st.Segments), labels...)
+			if st.RemoteSegments > 0 || st.Evictions > 0 {
+				ch <- prometheus.MustNewConstMetric(m.remoteBytes, prometheus.GaugeValue, float64(st.RemoteBytes), labels...)
+				ch <- prometheus.MustNewConstMetric(m.remoteSegs, prometheus.GaugeValue, float64(st.RemoteSegments), labels...)
+				ch <- prometheus.MustNewConstMetric(m.remoteReads, prometheus.CounterValue, float64(st.RemoteReads), labels...)
+				ch <- prometheus.MustNewConstMetric(m.evictions, prometheus.CounterValue, float64(st.Evictions), labels...)
+			}
 		}
 	}
 	for engine, et := range engines {
