@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian machine with Go.
-# Debian packages: none are needed yet (the Kafka and MQTT issues add kcat and
-# mosquitto-clients here). Go tools are pinned in go.mod with the tool
-# directive; `go tool` builds them on first use, so we only warm them here.
+# Debian packages: kcat (librdkafka's command-line client, which the Kafka
+# frontend's tests drive; the MQTT issue adds mosquitto-clients here). Go
+# tools are pinned in go.mod with the tool directive; `go tool` builds them on first use, so we only warm them here.
 # Binaries the tests run as servers are installed into bin/tools at pinned
 # versions: versitygw, the S3-compatible server the tier tests use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=()
+apt_packages=(kcat)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
