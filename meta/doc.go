@@ -17,6 +17,7 @@
 //	5      security   users, credentials, ACL rules
 //	6      routes     MQTT topic filter -> topic routing rules
 //	7      datasets   datasets and training cursors
+//	8      producers  Kafka producer ids, transactional ids and their transactions
 //
 // Each state machine is a deterministic `machine` (plain Go over maps,
 // tested data-driven without raft) wrapped by `adapter` as a Dragonboat
@@ -100,6 +101,15 @@
 // datasets (datasets.go): datasets {source URI, format, shards with rows
 // and bytes, schema bytes} and training cursors {dataset, epoch, seed,
 // world size, position}, monotonic within an epoch unless forced.
+//
+// producers (producers.go): the Kafka producer id counter (ids are
+// allocated in blocks and never reused) and, per transactional id, the
+// transaction coordinator's record {producer id, epoch, timeout, state
+// (Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit,
+// CompleteAbort), partitions and groups in the transaction, offsets held
+// by TxnOffsetCommit, start and update times}, written with a
+// compare-and-set on (producer id, epoch) so a fenced coordinator call
+// cannot overwrite a newer one.
 //
 // # Invariants
 //

@@ -138,6 +138,7 @@ var shardMachines3to7 = []struct {
 	{ShardSecurity, "testdata/security", newSecurityMachine},
 	{ShardRoutes, "testdata/routes", newRoutesMachine},
 	{ShardDatasets, "testdata/datasets", newDatasetsMachine},
+	{ShardProducers, "testdata/producers", newProducersMachine},
 }
 
 // FuzzShardStateLoad feeds arbitrary snapshot bodies straight to load (past
@@ -197,7 +198,7 @@ func FuzzShardStateLoad(f *testing.F) {
 			t.Fatalf("Update: %v", err)
 		}
 		checkSnapshotRoundTrip(t, m, newMachine)
-		for _, op := range []string{"fetch_offsets", "list_groups", "all", "list_users", "describe_acls", "list_routes", "list_datasets", "list_cursors"} {
+		for _, op := range []string{"fetch_offsets", "list_groups", "all", "list_users", "describe_acls", "list_routes", "list_datasets", "list_cursors", "list_txns", "next_producer_id"} {
 			_, _ = a.Lookup(Query{Op: op})
 		}
 	})

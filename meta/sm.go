@@ -24,10 +24,11 @@ const (
 	ShardSecurity  uint64 = 5 // users, credentials, ACL rules
 	ShardRoutes    uint64 = 6 // MQTT <-> topic routing rules
 	ShardDatasets  uint64 = 7 // datasets and training cursors
+	ShardProducers uint64 = 8 // Kafka producer ids and transactions
 )
 
 // Shards lists every shard ID, in start order.
-var Shards = []uint64{ShardCluster, ShardTopics, ShardManifests, ShardGroups, ShardSecurity, ShardRoutes, ShardDatasets}
+var Shards = []uint64{ShardCluster, ShardTopics, ShardManifests, ShardGroups, ShardSecurity, ShardRoutes, ShardDatasets, ShardProducers}
 
 // ShardName names a shard for logs, metrics and `strata cluster status`.
 func ShardName(id uint64) string {
@@ -46,6 +47,8 @@ func ShardName(id uint64) string {
 		return "routes"
 	case ShardDatasets:
 		return "datasets"
+	case ShardProducers:
+		return "producers"
 	}
 	return fmt.Sprintf("shard-%d", id)
 }
