@@ -195,7 +195,8 @@ func handleFetch(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 		reads[i].rr = nil // owned by out now
 	}
 	releaseReads(reads)
-	if sess != nil {
+	if incremental {
+		// A new session expects epoch 1 next (set at create).
 		sess.mu.epoch++
 		if sess.mu.epoch <= 0 {
 			sess.mu.epoch = 1

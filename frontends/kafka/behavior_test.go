@@ -1,0 +1,376 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func ctxT(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestLongPoll: a fetch with max_wait 5s and min_bytes 1 on an empty
+// partition waits, and answers as soon as a produce lands, not at 5s.
+func TestLongPoll(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	ti, err := b.store.CreateTopic("lp", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newFranz(t, b.addr)
+	fetch := func(wait int32, minBytes int32) (*kmsg.FetchResponse, time.Duration) {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxWaitMillis, req.MinBytes, req.MaxBytes = wait, minBytes, 1<<20
+		req.SessionEpoch = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = "lp", ti.ID
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, time.Since(start)
+	}
+	// Nothing there, short wait: answers empty after about the wait.
+	resp, took := fetch(200, 1)
+	if took < 150*time.Millisecond || len(resp.Topics[0].Partitions[0].RecordBatches) != 0 {
+		t.Fatalf("empty fetch took %v, %d bytes", took, len(resp.Topics[0].Partitions[0].RecordBatches))
+	}
+	// A produce wakes a waiting fetch.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		p := newFranz(t, b.addr, kgo.DefaultProduceTopic("lp"))
+		p.ProduceSync(context.Background(), &kgo.Record{Value: []byte("wake")})
+	}()
+	resp, took = fetch(5000, 1)
+	p := resp.Topics[0].Partitions[0]
+	if took > 3*time.Second || len(p.RecordBatches) == 0 || p.HighWatermark != 1 {
+		t.Fatalf("woken fetch took %v, %d bytes, hw %d", took, len(p.RecordBatches), p.HighWatermark)
+	}
+	// Out of range: at once, with the offsets.
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = 5000, 1, 1<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "lp", ti.ID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset, rp.PartitionMaxBytes = 10, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	start := time.Now()
+	r2, err := req.RequestWith(ctx, cl)
+	if err != nil || r2.Topics[0].Partitions[0].ErrorCode != kerr.OffsetOutOfRange.Code || time.Since(start) > time.Second ||
+		r2.Topics[0].Partitions[0].HighWatermark != 1 || r2.Topics[0].Partitions[0].LogStartOffset != 0 {
+		t.Fatalf("out of range: %v %+v after %v", err, r2, time.Since(start))
+	}
+}
+
+// TestFetchLimits: partition_max_bytes and max_bytes bound the response,
+// but the first batch always comes whole (KIP-74).
+func TestFetchLimits(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	ti, err := b.store.CreateTopic("lim", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newFranz(t, b.addr, kgo.DefaultProduceTopic("lim"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	for p := int32(0); p < 2; p++ {
+		for i := 0; i < 10; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: make([]byte, 1000)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fetch := func(maxBytes, partMax int32) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes, req.SessionEpoch, req.MinBytes = maxBytes, -1, 1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = "lim", ti.ID
+		for p := int32(0); p < 2; p++ {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes = p, partMax
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	size := func(r *kmsg.FetchResponse, p int) int { return len(r.Topics[0].Partitions[p].RecordBatches) }
+	r := fetch(1<<20, 1<<20)
+	if size(r, 0) < 10000 || size(r, 1) < 10000 {
+		t.Fatalf("unbounded fetch: %d %d", size(r, 0), size(r, 1))
+	}
+	r = fetch(1<<20, 3000)
+	if s := size(r, 0); s == 0 || s > 3000 {
+		t.Fatalf("partition max 3000: %d", s)
+	}
+	r = fetch(10, 10)
+	if s0, s1 := size(r, 0), size(r, 1); s0 == 0 || s0 > 1200 || s1 != 0 {
+		t.Fatalf("tiny limits: first batch whole, nothing more: %d %d", s0, s1)
+	}
+}
+
+// TestFetchSessions: franz-go's consumer uses incremental fetch sessions;
+// a consumer reading a topic as it is produced ends up with a session.
+func TestFetchSessions(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	if _, err := b.store.CreateTopic("sess", 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	prod := newFranz(t, b.addr, kgo.DefaultProduceTopic("sess"))
+	cons := newFranz(t, b.addr, kgo.ConsumeTopics("sess"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	total := 0
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 20; i++ {
+			prod.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprint(round, i))}, nil)
+		}
+		if err := prod.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := (round + 1) * 20
+		for total < want {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("round %d: %d of %d", round, total, want)
+			}
+			fs.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+			total += fs.NumRecords()
+		}
+	}
+	if n := b.srv.sessions.len(); n == 0 {
+		t.Fatal("no fetch session was created")
+	}
+	if total != 100 {
+		t.Fatalf("consumed %d records, want 100", total)
+	}
+}
+
+// TestFetchSessionProtocol drives KIP-227 by hand: create, incremental
+// with no change (empty), a stale epoch, an unknown session.
+func TestFetchSessionProtocol(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	ti, err := b.store.CreateTopic("fs", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newFranz(t, b.addr)
+	fetch := func(id, epoch int32, parts ...int32) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes, req.SessionID, req.SessionEpoch = 1<<20, id, epoch
+		if len(parts) > 0 {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = "fs", ti.ID
+			for _, p := range parts {
+				rp := kmsg.NewFetchRequestTopicPartition()
+				rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	r := fetch(0, 0, 0, 1)
+	if r.ErrorCode != 0 || r.SessionID == 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 2 {
+		t.Fatalf("create: %+v", r)
+	}
+	id := r.SessionID
+	if r := fetch(id, 1); r.ErrorCode != 0 || len(r.Topics) != 0 {
+		t.Fatalf("incremental, nothing new: %+v", r)
+	}
+	prod := newFranz(t, b.addr, kgo.DefaultProduceTopic("fs"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := prod.ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r = fetch(id, 2)
+	if r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].Partition != 1 {
+		t.Fatalf("incremental, partition 1 changed: %+v", r)
+	}
+	if r := fetch(id, 2); r.ErrorCode != kerr.InvalidFetchSessionEpoch.Code {
+		t.Fatalf("stale epoch: %d", r.ErrorCode)
+	}
+	if r := fetch(id+1000, 1); r.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("unknown session: %d", r.ErrorCode)
+	}
+	if r := fetch(id, -1, 0); r.SessionID != 0 || b.srv.sessions.get(id) != nil {
+		t.Fatalf("close: %+v", r)
+	}
+}
+
+// TestListOffsets: earliest, latest, by timestamp, max timestamp.
+func TestListOffsets(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	if _, err := b.store.CreateTopic("lo", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cl := newFranz(t, b.addr, kgo.DefaultProduceTopic("lo"), kgo.MaxBufferedRecords(1))
+	base := time.UnixMilli(1_700_000_000_000)
+	// Timestamps 0, 10, ..., 90 ms after base, with a spike at offset 5.
+	for i := 0; i < 10; i++ {
+		ts := base.Add(time.Duration(i*10) * time.Millisecond)
+		if i == 5 {
+			ts = base.Add(time.Hour)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v"), Timestamp: ts}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	check := func(name string, lo kadm.ListedOffsets, err error, off int64) {
+		t.Helper()
+		if err != nil || lo.Error() != nil {
+			t.Fatalf("%s: %v %v", name, err, lo.Error())
+		}
+		if got := lo["lo"][0].Offset; got != off {
+			t.Fatalf("%s: offset %d, want %d", name, got, off)
+		}
+	}
+	lo, err := adm.ListStartOffsets(ctx, "lo")
+	check("earliest", lo, err, 0)
+	lo, err = adm.ListEndOffsets(ctx, "lo")
+	check("latest", lo, err, 10)
+	lo, err = adm.ListOffsetsAfterMilli(ctx, base.Add(25*time.Millisecond).UnixMilli(), "lo")
+	check("by time", lo, err, 3)
+	lo, err = adm.ListOffsetsAfterMilli(ctx, base.Add(2*time.Hour).UnixMilli(), "lo")
+	check("after the end", lo, err, 10) // kadm maps "none" to the end offset
+	lo, err = adm.ListMaxTimestampOffsets(ctx, "lo")
+	check("max timestamp", lo, err, 5)
+	if ts := lo["lo"][0].Timestamp; ts != base.Add(time.Hour).UnixMilli() {
+		t.Fatalf("max timestamp %d", ts)
+	}
+}
+
+// TestProduceErrors: unknown partition, corrupt batch, too large, bad acks.
+func TestProduceErrors(t *testing.T) {
+	b := startBroker(t, func(o *Options) { o.MaxMessageBytes = 4096; o.AutoCreateTopics = Bool(false) })
+	ctx := ctxT(t, 20*time.Second)
+	if _, err := b.store.CreateTopic("pe", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cl := newFranz(t, b.addr, kgo.DefaultProduceTopic("pe"), kgo.ProducerBatchMaxBytes(1<<20), kgo.RecordRetries(0), kgo.RequestRetries(0), kgo.RecordDeliveryTimeout(3*time.Second),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 8000)}).FirstErr(); !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("too large: %v", err)
+	}
+	// A raw produce: corrupt CRC, unknown topic, bad acks.
+	batch := kmsg.RecordBatch{Magic: 2, NumRecords: 1, Records: []byte{2, 0, 0, 0, 0, 0, 0}, LastOffsetDelta: 0}
+	raw := batch.AppendTo(nil)
+	produce := func(topic string, acks int16, records []byte) int16 {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = acks, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = records
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce("pe", -1, raw); code != kerr.CorruptMessage.Code {
+		t.Fatalf("bad crc: %d", code)
+	}
+	if code := produce("nope", -1, raw); code != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("unknown topic: %d", code)
+	}
+	// kgo rewrites acks to its own config: acks=2 goes by hand.
+	{
+		c := dialRaw(t, b.addr)
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = 2, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "pe"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = raw
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		c.request(req, 9, 1)
+		_, body, err := c.response(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.Version = 9
+		if err := resp.ReadFrom(body); err != nil || resp.Topics[0].Partitions[0].ErrorCode != kerr.InvalidRequiredAcks.Code {
+			t.Fatalf("acks 2: %v %+v", err, resp)
+		}
+	}
+	if code := produce("pe", -1, []byte{1, 2, 3}); code != kerr.CorruptMessage.Code {
+		t.Fatalf("garbage: %d", code)
+	}
+	if hw := mustPartition(t, b, "pe", 0).HighWatermark(); hw != 0 {
+		t.Fatalf("hw %d after failed produces", hw)
+	}
+	// acks=0: no response, the record lands.
+	acks0 := newFranz(t, b.addr, kgo.DefaultProduceTopic("pe"), kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	if err := acks0.ProduceSync(ctx, &kgo.Record{Value: []byte("fire and forget")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for mustPartition(t, b, "pe", 0).HighWatermark() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("acks=0 record never landed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func mustPartition(t testing.TB, b *testBroker, topic string, p int32) interface{ HighWatermark() int64 } {
+	t.Helper()
+	l, err := b.store.Partition(topic, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestRestartKeepsData: records produced before a restart are read after
+// it, byte-identical, from a new listener on the same data directory.
+func TestRestartKeepsData(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 30*time.Second)
+	cl := newFranz(t, b.addr, kgo.AllowAutoTopicCreation(), kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	recs := testRecords("restart", 200)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	id := func() [16]byte { ti, _ := b.store.Topic("restart"); return ti.ID }
+	before := id()
+	b.restart()
+	if id() != before {
+		t.Fatal("topic id changed across restart")
+	}
+	got := consumeN(t, b.addr, "restart", len(recs))
+	for i := range recs {
+		sameRecord(t, recs[i], got[i])
+	}
+}
