@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"strata/cache"
+	"strata/frontends/kafka"
 	"strata/logstore"
 	"strata/meta"
 	"strata/tier"
@@ -173,7 +174,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	api := &httpAPI{store: store, node: node, gatherer: reg, log: log, ready: &ready}
 	full := api.handler()
 	handler.Store(&full)
-	started = true
+	var kafkaSrv *kafka.Server
 	for _, l := range cfg.listeners()[1:] {
 		if l.key == keyRaftAddr {
 			continue // meta's, open since openMeta
@@ -182,8 +183,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Info("listener disabled", "listener", l.name)
 			continue
 		}
+		if l.key == keyKafkaAddr {
+			kafkaSrv, err = kafka.NewServer(kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir, ShutdownTimeout: cfg.ShutdownTimeout})
+			if err == nil {
+				_, err = kafkaSrv.Listen(l.addr)
+			}
+			if err != nil {
+				return errors.Join(fmt.Errorf("%s: %w", keyKafkaAddr, err), store.Close(), closeMeta())
+			}
+			continue
+		}
 		log.Info("frontend for this listener is not built yet; nothing is opened", "listener", l.name, "addr", l.addr)
 	}
+	started = true
 	ready.Store(true)
 	log.Info("strata ready")
 
@@ -204,6 +216,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			srv.Close()
 		}
 		cancel()
+	}
+	if kafkaSrv != nil {
+		kafkaSrv.Close() // in-flight requests finish before the store closes
 	}
 	if err := store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("close store: %w", err))
