@@ -45,7 +45,9 @@ var srv struct {
 	env  Env
 	err  error
 	cmd  *exec.Cmd
-	dir  string
+	// exited is closed when cmd's Wait returns.
+	exited <-chan struct{}
+	dir    string
 }
 
 // Start returns the S3 server for tests, starting one on the first call,
@@ -64,7 +66,7 @@ func Start(tb testing.TB) Env {
 func Stop() {
 	if srv.cmd != nil {
 		srv.cmd.Process.Kill()
-		srv.cmd.Wait()
+		<-srv.exited
 		srv.cmd = nil
 	}
 	if srv.dir != "" {
@@ -165,7 +167,7 @@ func startVersitygw(env Env) (Env, error) {
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
 		if lastErr = waitListening(addr, exited); lastErr == nil {
-			srv.cmd = cmd
+			srv.cmd, srv.exited = cmd, exited
 			env.Endpoint = "http://" + addr
 			return env, nil
 		}
