@@ -587,3 +587,16 @@ func (g *group) restore(md meta.GroupMetadata) {
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// setTiming replaces the options that are only read with mu held (the
+// session bounds, the initial join delay, the group size cap and the
+// KIP-848 session and heartbeat interval). Tests use it to run groups on
+// short timers; the StoreTimeout stays.
+func (c *groupCoordinator) setTiming(o GroupOptions) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.EnsureDefaults()
+	c.opts.MinSessionTimeout, c.opts.MaxSessionTimeout = o.MinSessionTimeout, o.MaxSessionTimeout
+	c.opts.InitialRebalanceDelay, c.opts.MaxGroupSize = o.InitialRebalanceDelay, o.MaxGroupSize
+	c.opts.ConsumerSessionTimeout, c.opts.ConsumerHeartbeatInterval = o.ConsumerSessionTimeout, o.ConsumerHeartbeatInterval
+}

@@ -1,0 +1,491 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Consumer groups driven by real clients over real sockets: franz-go
+// (classic eager and cooperative, static membership, KIP-848) and sarama.
+
+// fastGroups shortens the coordinator's timers for tests.
+func fastGroups(b *testBroker) {
+	b.srv.groups.setTiming(GroupOptions{
+		InitialRebalanceDelay:     200 * time.Millisecond,
+		ConsumerHeartbeatInterval: 250 * time.Millisecond,
+		ConsumerSessionTimeout:    6 * time.Second,
+	})
+}
+
+func createTopic(t *testing.T, addr, topic string, partitions int32) {
+	t.Helper()
+	adm := kadm.NewClient(newFranz(t, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produceSpread produces n records round-robin over partitions and
+// waits for them all.
+func produceSpread(t *testing.T, addr, topic string, partitions int32, from, n int) {
+	t.Helper()
+	cl := newFranz(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		rs[i] = &kgo.Record{Topic: topic, Partition: int32((from + i) % int(partitions)), Value: []byte(fmt.Sprint(from + i))}
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// groupRun tracks what a set of group consumers received.
+type groupRun struct {
+	t     *testing.T
+	addr  string
+	topic string
+	group string
+
+	mu       sync.Mutex
+	seen     map[string]string // "partition/offset" -> consumer
+	dups     []string
+	assigned map[string][]int32 // consumer -> partitions it holds
+}
+
+func newGroupRun(t *testing.T, addr, topic, group string) *groupRun {
+	return &groupRun{t: t, addr: addr, topic: topic, group: group, seen: map[string]string{}, assigned: map[string][]int32{}}
+}
+
+type runConsumer struct {
+	name   string
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start runs one consumer: it polls with rebalances blocked, records
+// what it gets, marks it for commit, then allows rebalances, so that
+// everything it received is committed before a partition moves.
+func (r *groupRun) start(name string, opts ...kgo.Opt) *runConsumer {
+	r.t.Helper()
+	track := func(lost, commit bool) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			if commit {
+				// A revoke callback replaces kgo's own commit on
+				// revoke: commit what was processed before the
+				// partitions move.
+				if err := cl.CommitMarkedOffsets(ctx); err != nil {
+					r.t.Logf("%s: commit on revoke: %v", name, err)
+				}
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			for _, p := range m[r.topic] {
+				if lost {
+					r.assigned[name] = slices.DeleteFunc(r.assigned[name], func(q int32) bool { return q == p })
+				} else if !slices.Contains(r.assigned[name], p) {
+					r.assigned[name] = append(r.assigned[name], p)
+				}
+			}
+		}
+	}
+	base := []kgo.Opt{
+		kgo.ConsumerGroup(r.group), kgo.ConsumeTopics(r.topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll(),
+		kgo.HeartbeatInterval(300 * time.Millisecond), kgo.SessionTimeout(6 * time.Second),
+		kgo.OnPartitionsAssigned(track(false, false)), kgo.OnPartitionsRevoked(track(true, true)), kgo.OnPartitionsLost(track(true, false)),
+	}
+	cl := newFranz(r.t, r.addr, append(base, opts...)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &runConsumer{name: name, cl: cl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for ctx.Err() == nil {
+			fs := cl.PollRecords(ctx, 100)
+			fs.EachRecord(func(rec *kgo.Record) {
+				key := fmt.Sprintf("%d/%d", rec.Partition, rec.Offset)
+				r.mu.Lock()
+				if prev, ok := r.seen[key]; ok {
+					r.dups = append(r.dups, fmt.Sprintf("%s by %s, then by %s", key, prev, name))
+				}
+				r.seen[key] = name
+				r.mu.Unlock()
+			})
+			cl.MarkCommitRecords(fs.Records()...)
+			cl.AllowRebalance()
+		}
+	}()
+	return c
+}
+
+// stop ends the poll loop, commits what was marked and leaves the group
+// (kgo's Close).
+func (c *runConsumer) stop(t *testing.T) {
+	c.cancel()
+	<-c.done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.cl.CommitMarkedOffsets(ctx); err != nil {
+		t.Errorf("%s: commit: %v", c.name, err)
+	}
+	c.cl.Close()
+}
+
+func (r *groupRun) consumed() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
+}
+
+// waitAssigned waits until the named consumers hold all partitions,
+// each holding want[i].
+func (r *groupRun) waitAssigned(partitions int, want map[string]int) {
+	r.t.Helper()
+	waitFor(r.t, 30*time.Second, func() string {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		total := 0
+		for name, n := range want {
+			if len(r.assigned[name]) != n {
+				return fmt.Sprintf("assignment %v, want counts %v", r.assigned, want)
+			}
+			total += n
+		}
+		if total != partitions {
+			return fmt.Sprintf("assignment %v covers %d partitions", r.assigned, total)
+		}
+		return ""
+	})
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		why := cond()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out: %s", why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *groupRun) waitConsumed(n int) {
+	r.t.Helper()
+	waitFor(r.t, 30*time.Second, func() string {
+		if got := r.consumed(); got != n {
+			return fmt.Sprintf("consumed %d of %d", got, n)
+		}
+		return ""
+	})
+}
+
+func (r *groupRun) checkNoDups() {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.dups) > 0 {
+		r.t.Fatalf("%d records consumed twice: %v", len(r.dups), r.dups[:min(10, len(r.dups))])
+	}
+}
+
+// committed returns the group's committed offsets for topic.
+func committed(t *testing.T, addr, group, topic string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(newFranz(t, addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	for p, o := range offs[topic] {
+		if o.Err != nil {
+			t.Fatalf("partition %d: %v", p, o.Err)
+		}
+		out[p] = o.At
+	}
+	return out
+}
+
+// threeShareSix runs three consumers of one group over six partitions,
+// stops one, and checks the other two take its partitions with no record
+// consumed twice.
+func threeShareSix(t *testing.T, b *testBroker, group string, opts ...kgo.Opt) {
+	const topic, parts = "orders", 6
+	createTopic(t, b.addr, topic, parts)
+	r := newGroupRun(t, b.addr, topic, group)
+	c1 := r.start("c1", opts...)
+	c2 := r.start("c2", opts...)
+	c3 := r.start("c3", opts...)
+	r.waitAssigned(parts, map[string]int{"c1": 2, "c2": 2, "c3": 2})
+	produceSpread(t, b.addr, topic, parts, 0, 300)
+	r.waitConsumed(300)
+
+	c3.stop(t)
+	r.waitAssigned(parts, map[string]int{"c1": 3, "c2": 3})
+	produceSpread(t, b.addr, topic, parts, 300, 300)
+	r.waitConsumed(600)
+	r.checkNoDups()
+
+	c1.stop(t)
+	c2.stop(t)
+	offs := committed(t, b.addr, group, topic)
+	for p := int32(0); p < parts; p++ {
+		if offs[p] != 100 {
+			t.Fatalf("committed %v, want 100 on every partition", offs)
+		}
+	}
+}
+
+func TestFranzGroupThreeConsumersRebalance(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	threeShareSix(t, b, "g-coop") // kgo's default: cooperative-sticky
+}
+
+func TestFranzGroupEagerRebalance(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	threeShareSix(t, b, "g-eager", kgo.Balancers(kgo.RangeBalancer()))
+}
+
+// TestFranzGroupKIP848 runs the same three consumers with the KIP-848
+// protocol: the coordinator assigns (ConsumerGroupHeartbeat).
+func TestFranzGroupKIP848(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	threeShareSix(t, b, "g-848", kgo.ServerSideBalancer())
+	adm := kadm.NewClient(newFranz(t, b.addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, ok := groups["g-848"]; !ok || g.ProtocolType != "consumer" {
+		t.Fatalf("ListGroups: %+v", groups)
+	}
+	b.srv.groups.mu.Lock()
+	typ := b.srv.groups.mu.groups["g-848"].typ
+	b.srv.groups.mu.Unlock()
+	if typ != groupTypeConsumer {
+		t.Fatalf("group type %q, want the KIP-848 consumer type", typ)
+	}
+}
+
+// TestFranzStaticMemberRejoin restarts a static member: it gets its
+// partitions back without a rebalance (the generation does not move and
+// the other member keeps its partitions throughout).
+func TestFranzStaticMemberRejoin(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	const topic, parts = "static", 4
+	createTopic(t, b.addr, topic, parts)
+	r := newGroupRun(t, b.addr, topic, "g-static")
+	c1 := r.start("c1", kgo.InstanceID("i1"), kgo.Balancers(kgo.RangeBalancer()))
+	c2 := r.start("c2", kgo.InstanceID("i2"), kgo.Balancers(kgo.RangeBalancer()))
+	r.waitAssigned(parts, map[string]int{"c1": 2, "c2": 2})
+	produceSpread(t, b.addr, topic, parts, 0, 40)
+	r.waitConsumed(40)
+	generation := func() int32 {
+		b.srv.groups.mu.Lock()
+		defer b.srv.groups.mu.Unlock()
+		return b.srv.groups.mu.groups["g-static"].generation
+	}
+	gen := generation()
+
+	// A static member's Close does not leave the group.
+	c2.stop(t)
+	r.mu.Lock()
+	before := slices.Clone(r.assigned["c1"])
+	delete(r.assigned, "c2")
+	r.mu.Unlock()
+	c2b := r.start("c2", kgo.InstanceID("i2"), kgo.Balancers(kgo.RangeBalancer()))
+	r.waitAssigned(parts, map[string]int{"c1": 2, "c2": 2})
+	produceSpread(t, b.addr, topic, parts, 40, 40)
+	r.waitConsumed(80)
+	r.checkNoDups()
+	if g := generation(); g != gen {
+		t.Fatalf("generation %d after the static rejoin, want %d (no rebalance)", g, gen)
+	}
+	r.mu.Lock()
+	after := slices.Clone(r.assigned["c1"])
+	r.mu.Unlock()
+	if !slices.Equal(before, after) {
+		t.Fatalf("c1's partitions moved: %v then %v", before, after)
+	}
+	c1.stop(t)
+	c2b.stop(t)
+}
+
+// TestGroupOffsetsSurviveRestart commits through a group consumer,
+// restarts the broker and checks the offsets, the group and a consumer
+// resuming where the first stopped.
+func TestGroupOffsetsSurviveRestart(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	const topic, parts = "durable", 3
+	createTopic(t, b.addr, topic, parts)
+	produceSpread(t, b.addr, topic, parts, 0, 30)
+	r := newGroupRun(t, b.addr, topic, "g-durable")
+	c := r.start("c1")
+	r.waitConsumed(30)
+	c.stop(t)
+	want := committed(t, b.addr, "g-durable", topic)
+	if len(want) != parts || want[0] != 10 {
+		t.Fatalf("committed before restart: %v", want)
+	}
+
+	b.restart()
+	fastGroups(b)
+	if got := committed(t, b.addr, "g-durable", topic); !maps.Equal(got, want) {
+		t.Fatalf("committed after restart %v, want %v", got, want)
+	}
+	adm := kadm.NewClient(newFranz(t, b.addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	described, err := adm.DescribeGroups(ctx, "g-durable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described["g-durable"]; d.Err != nil || d.State != "Empty" || d.ProtocolType != "consumer" {
+		t.Fatalf("group after restart: %+v", d)
+	}
+	produceSpread(t, b.addr, topic, parts, 30, 30)
+	r2 := newGroupRun(t, b.addr, topic, "g-durable")
+	c2 := r2.start("c2")
+	r2.waitConsumed(30)
+	c2.stop(t)
+	r2.mu.Lock()
+	defer r2.mu.Unlock()
+	for key := range r2.seen {
+		var p int32
+		var o int64
+		fmt.Sscanf(key, "%d/%d", &p, &o)
+		if o < 10 {
+			t.Fatalf("after restart the group re-read %s, below its committed offset", key)
+		}
+	}
+}
+
+// saramaHandler counts what a sarama group member consumes and marks it.
+type saramaHandler struct {
+	mu   *sync.Mutex
+	seen map[string]int
+}
+
+func (saramaHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (saramaHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		h.mu.Lock()
+		h.seen[fmt.Sprintf("%d/%d", m.Partition, m.Offset)]++
+		h.mu.Unlock()
+		s.MarkMessage(m, "")
+	}
+	return nil
+}
+
+// TestSaramaConsumerGroup runs two sarama group members over six
+// partitions: every record is consumed once and the offsets committed.
+func TestSaramaConsumerGroup(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	const topic, parts = "sarama-group", 6
+	createTopic(t, b.addr, topic, parts)
+	produceSpread(t, b.addr, topic, parts, 0, 120)
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var groups []sarama.ConsumerGroup
+	for i := 0; i < 2; i++ {
+		cfg := sarama.NewConfig()
+		cfg.Version = sarama.V3_6_0_0
+		cfg.ClientID = fmt.Sprintf("sarama-%d", i)
+		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+		cfg.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
+		cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+		cfg.Consumer.Group.Session.Timeout = 6 * time.Second
+		g, err := sarama.NewConsumerGroup([]string{b.addr}, "g-sarama", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups = append(groups, g)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{topic}, saramaHandler{&mu, seen}); err != nil && ctx.Err() == nil {
+					t.Errorf("sarama consume: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	waitFor(t, 30*time.Second, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 120 {
+			return fmt.Sprintf("sarama consumed %d of 120", len(seen))
+		}
+		return ""
+	})
+	// Both members hold partitions.
+	adm := kadm.NewClient(newFranz(t, b.addr))
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	described, err := adm.DescribeGroups(dctx, "g-sarama")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described["g-sarama"]; d.State != "Stable" || len(d.Members) != 2 {
+		t.Fatalf("sarama group: state %s, %d members", d.State, len(d.Members))
+	}
+	time.Sleep(300 * time.Millisecond) // an autocommit interval
+	cancel()
+	wg.Wait()
+	for _, g := range groups {
+		if err := g.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s consumed %d times", k, n)
+		}
+	}
+	mu.Unlock()
+	offs := committed(t, b.addr, "g-sarama", topic)
+	for p := int32(0); p < parts; p++ {
+		if offs[p] != 20 {
+			t.Fatalf("sarama committed %v, want 20 on every partition", offs)
+		}
+	}
+}
