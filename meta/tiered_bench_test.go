@@ -56,6 +56,8 @@ type tieredBench struct {
 //   - s3-raw-1MiB: bare ranged GetObjects of 1 MiB, one after another;
 //   - local-file: the segments' .log files with 1 MiB ReadAt calls.
 //
+// Run it with:
+//
 //	go test ./meta -run '^$' -bench BenchmarkTieredRead -benchtime 3x
 func BenchmarkTieredRead(b *testing.B) {
 	tb := setupTieredBench(b)
