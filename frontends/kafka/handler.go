@@ -65,4 +65,7 @@ type connInfo struct {
 	// principal is "User:<name>" once SASL succeeded, "User:ANONYMOUS"
 	// when unauthenticated access is allowed.
 	principal string
+	// sasl is the authentication state (sasl.go); the read goroutine
+	// owns it.
+	sasl saslState
 }

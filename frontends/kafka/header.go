@@ -112,6 +112,10 @@ func decodeRequest(h requestHeader, body []byte) (kmsg.Request, error) {
 // ApiVersions an empty tagged-field section (response header v1).
 func appendResponseHeader(dst []byte, corr int32, resp kmsg.Response) []byte {
 	dst = append(dst, 0, 0, 0, 0)
+	// A bare SASL token (after SaslHandshake v0) has no header (sasl.go).
+	if _, raw := resp.(*saslRawToken); raw {
+		return dst
+	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
 	if resp.IsFlexible() && resp.Key() != 18 {
 		dst = append(dst, 0)

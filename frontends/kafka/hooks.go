@@ -41,22 +41,5 @@ func (s *Server) abortedTransactions(_ tp, _, _ int64) []kmsg.FetchResponseTopic
 	return []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 }
 
-// aclOp names what a request does to a resource, for authorize.
-type aclOp int8
-
-const (
-	aclRead aclOp = iota
-	aclWrite
-	aclCreate
-	aclDelete
-	aclAlter
-	aclDescribe
-	aclDescribeConfigs
-	aclAlterConfigs
-)
-
-// authorize is the ACL seam: whether the connection's principal
-// (rc.conn.principal, set by SASL) may do op on the topic (or on the
-// cluster when topic is ""). The security work checks meta's ACLs here;
-// today the anonymous principal may do everything.
-func (s *Server) authorize(_ *reqCtx, _ aclOp, _ string) bool { return true }
+// The ACL seam, Server.authorize(rc, op, topic), and aclOp live in
+// authz.go (security work): meta's ACLs are checked there.

@@ -75,6 +75,11 @@ type Options struct {
 	// ShutdownTimeout bounds how long Close waits for connections to
 	// finish their in-flight requests before it closes them.
 	ShutdownTimeout time.Duration
+
+	// Security: SASL, the TLS listener and ACLs (sasl.go, tls.go,
+	// authz.go). The zero value allows anonymous access from loopback
+	// only, and enforces ACLs once any exist.
+	Security SecurityOptions
 }
 
 // logDir is the one log directory DescribeLogDirs reports.
@@ -148,6 +153,9 @@ func (o Options) Validate() error {
 	case o.MaxFetchWait < 0 || o.ShutdownTimeout < 0:
 		return errors.New("kafka: Options.MaxFetchWait and ShutdownTimeout must not be negative")
 	}
+	if err := o.Security.validate(); err != nil {
+		return err
+	}
 	if o.AdvertisedAddr != "" {
 		if _, _, err := splitHostPort(o.AdvertisedAddr); err != nil {
 			return fmt.Errorf("kafka: Options.AdvertisedAddr: %w", err)
@@ -188,6 +196,8 @@ type Server struct {
 	notify   *notifier
 	sessions *fetchSessions
 	topicIDs *topicIDCache
+	// sec holds authentication and ACL state (sasl.go, authz.go).
+	sec *security
 
 	// conns counts the goroutines of every connection and accept loop.
 	wg sync.WaitGroup
@@ -213,6 +223,7 @@ func NewServer(opts Options) (*Server, error) {
 	s.notify = newNotifier()
 	s.sessions = newFetchSessions(opts.MaxFetchSessions)
 	s.topicIDs = newTopicIDCache(opts.Store)
+	s.sec = newSecurity(s)
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})
 	if opts.AdvertisedAddr != "" {
