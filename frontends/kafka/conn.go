@@ -103,7 +103,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if err := checkFrameSize(size, c.srv.opts.MaxFrameBytes); err != nil {
+		if err := checkFrameSize(size, c.srv.opts.MaxFrameBytes); err != nil && !c.rawSASLSize(size) {
 			c.log.Warn("kafka: closing connection", "reason", err)
 			return
 		}
@@ -114,7 +114,12 @@ func (c *conn) readLoop() {
 			c.readEnded(err, false)
 			return
 		}
-		if err := c.handle(frame); err != nil {
+		handle := c.handle
+		if c.info.sasl.raw {
+			// After SaslHandshake v0 the next frames are bare tokens.
+			handle = c.rawSASL
+		}
+		if err := handle(frame); err != nil {
 			c.log.Warn("kafka: closing connection", "reason", err)
 			return
 		}
@@ -139,38 +144,59 @@ func (c *conn) readEnded(err error, atBoundary bool) {
 }
 
 // handle serves one frame. An error closes the connection.
+//
+// Security (sasl.go): admit refuses any request but ApiVersions and the
+// SASL ones before a connection that must authenticate has; a failed
+// authentication closes the connection once its response is written.
 func (c *conn) handle(frame []byte) error {
-	h, body, err := parseHeader(frame)
+	if len(frame) >= 2 {
+		if err := c.admit(int16(binary.BigEndian.Uint16(frame))); err != nil {
+			return err
+		}
+	}
+	resp, corr, err := c.srv.dispatch(c.ctx, &c.info, c.log, frame)
 	if err != nil {
 		return err
+	}
+	if resp != nil {
+		c.enqueue(response{corr: corr, resp: resp})
+	}
+	return c.saslFailure()
+}
+
+// dispatch decodes one frame, serves it and returns the response to write
+// (nil: none, for acks=0) with its correlation id. An error means the
+// connection must close: broken framing, an unknown key, a body that does
+// not decode, or a handler that panicked (a broken invariant in that
+// handler, logged with its stack; the process keeps running).
+func (s *Server) dispatch(ctx context.Context, info *connInfo, log *slog.Logger, frame []byte) (kmsg.Response, int32, error) {
+	h, body, err := parseHeader(frame)
+	if err != nil {
+		return nil, 0, err
 	}
 	hd := handlers[h.key]
 	if hd == nil || h.version < hd.min || h.version > hd.max || !h.known {
-		return c.unsupported(h, hd)
+		resp, err := unsupported(log, h, hd)
+		return resp, h.correlationID, err
 	}
 	req, err := decodeRequest(h, body)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	rc := &reqCtx{ctx: c.ctx, srv: c.srv, conn: &c.info, key: h.key, version: h.version, correlationID: h.correlationID, clientID: h.clientID}
-	resp, err := c.serve(hd, rc, req)
-	if err != nil {
-		return err
-	}
-	if resp == nil {
-		return nil
+	rc := &reqCtx{ctx: ctx, srv: s, conn: info, key: h.key, version: h.version, correlationID: h.correlationID, clientID: h.clientID}
+	resp, err := serveRecovered(log, hd, rc, req)
+	if err != nil || resp == nil {
+		return nil, 0, err
 	}
 	resp.SetVersion(h.version)
-	c.enqueue(response{corr: h.correlationID, resp: resp})
-	return nil
+	return resp, h.correlationID, nil
 }
 
-// serve runs a handler; a panic is a broken invariant in that handler,
-// which closes this connection and leaves the process running.
-func (c *conn) serve(hd *handler, rc *reqCtx, req kmsg.Request) (resp kmsg.Response, err error) {
+// serveRecovered runs a handler, turning a panic into an error.
+func serveRecovered(log *slog.Logger, hd *handler, rc *reqCtx, req kmsg.Request) (resp kmsg.Response, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.log.Error("kafka: handler panic", "api", kmsg.NameForKey(rc.key), "version", rc.version, "panic", r, "stack", string(debug.Stack()))
+			log.Error("kafka: handler panic", "api", kmsg.NameForKey(rc.key), "version", rc.version, "panic", r, "stack", string(debug.Stack()))
 			resp, err = nil, fmt.Errorf("kafka: %s handler panicked: %v", kmsg.NameForKey(rc.key), r)
 		}
 	}()
@@ -184,25 +210,22 @@ func (c *conn) serve(hd *handler, rc *reqCtx, req kmsg.Request) (resp kmsg.Respo
 // UNSUPPORTED_VERSION where the response has one; a response without a
 // top-level code, or a key kmsg does not know, closes the connection
 // (what Kafka does: it cannot frame a reply).
-func (c *conn) unsupported(h requestHeader, hd *handler) error {
+func unsupported(log *slog.Logger, h requestHeader, hd *handler) (kmsg.Response, error) {
 	if h.key == 18 {
-		resp := apiVersionsResponse(0, kerr.UnsupportedVersion.Code)
-		c.enqueue(response{corr: h.correlationID, resp: resp})
-		return nil
+		return apiVersionsResponse(0, kerr.UnsupportedVersion.Code), nil
 	}
 	if !h.known {
-		return fmt.Errorf("%w %d version %d", errUnknownKey, h.key, h.version)
+		return nil, fmt.Errorf("%w %d version %d", errUnknownKey, h.key, h.version)
 	}
 	resp := kmsg.RequestForKey(h.key).ResponseKind()
 	resp.SetVersion(h.version)
 	f := reflect.ValueOf(resp).Elem().FieldByName("ErrorCode")
 	if hd == nil || !f.IsValid() || f.Kind() != reflect.Int16 {
-		return fmt.Errorf("kafka: %s v%d is not served (no api key %d here, or outside its versions)", kmsg.NameForKey(h.key), h.version, h.key)
+		return nil, fmt.Errorf("kafka: %s v%d is not served (no api key %d here, or outside its versions)", kmsg.NameForKey(h.key), h.version, h.key)
 	}
 	f.SetInt(int64(kerr.UnsupportedVersion.Code))
-	c.log.Info("kafka: unsupported version", "api", kmsg.NameForKey(h.key), "version", h.version, "served", fmt.Sprintf("%d-%d", hd.min, hd.max))
-	c.enqueue(response{corr: h.correlationID, resp: resp})
-	return nil
+	log.Info("kafka: unsupported version", "api", kmsg.NameForKey(h.key), "version", h.version, "served", fmt.Sprintf("%d-%d", hd.min, hd.max))
+	return resp, nil
 }
 
 // enqueue hands a response to the writer; it blocks while the queue is
