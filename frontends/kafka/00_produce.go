@@ -96,6 +96,9 @@ func (s *Server) producePartition(rc *reqCtx, t tp, records []byte, p *kmsg.Prod
 		p.ErrorCode, p.ErrorMessage = code, &msg
 		return
 	}
+	// Idempotence and transactions: the check, the append and the state
+	// update of a producer's batch are atomic per partition (producer_state.go).
+	defer s.producerLock(t, headers)()
 	if dup, base, code := s.producerGate(rc, t, headers); code != 0 || dup {
 		p.ErrorCode, p.BaseOffset = code, base
 		p.LogStartOffset = l.LogStartOffset()

@@ -252,6 +252,14 @@ func (s *Server) readItems(items []fetchItem, maxBytes int64, isolation int8) ([
 			r.code, anyErr = errorCode(err), true
 			continue
 		}
+		if isolation == 1 {
+			// read_committed: nothing at or past the last stable offset (producer_state.go).
+			if err := trimRead(rr, end); err != nil {
+				rr.Close()
+				r.code, anyErr = errorCode(err), true
+				continue
+			}
+		}
 		n := rr.Size()
 		if n == 0 || (total > 0 && n > left) {
 			rr.Close()

@@ -20,25 +20,27 @@ import (
 // OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch is INVALID_PRODUCER_EPOCH
 // (PRODUCER_FENCED from v?); transactional batches of a partition not in
 // the transaction are INVALID_TXN_STATE. Producer state is rebuilt from
-// the log at start. Today every batch is accepted as new.
-func (s *Server) producerGate(_ *reqCtx, _ tp, _ []logstore.BatchHeader) (dup bool, dupBase int64, code int16) {
-	return false, 0, 0
+// the log at start. Implemented in producer_state.go (gateProducer).
+func (s *Server) producerGate(rc *reqCtx, t tp, hs []logstore.BatchHeader) (dup bool, dupBase int64, code int16) {
+	return s.gateProducer(rc, t, hs)
 }
 
 // producerAppended is called after a successful append with where the
 // batches went, so the producer state can record sequence -> offset.
-func (s *Server) producerAppended(_ tp, _ []logstore.BatchHeader, _ logstore.AppendResult) {}
+func (s *Server) producerAppended(t tp, hs []logstore.BatchHeader, res logstore.AppendResult) {
+	s.recordAppended(t, hs, res)
+}
 
 // lastStableOffset is the read_committed bound of a partition: the first
 // offset of the oldest open transaction, or the high watermark when none
-// is open. Without transactions it is the high watermark.
-func (s *Server) lastStableOffset(_ tp, hw int64) int64 { return hw }
+// is open (producer_state.go).
+func (s *Server) lastStableOffset(t tp, hw int64) int64 { return s.partLastStable(t, hw) }
 
 // abortedTransactions lists the aborted transactions that overlap
 // [from, to) of a partition, for read_committed fetches. Without
 // transactions there are none: an empty list (not null).
-func (s *Server) abortedTransactions(_ tp, _, _ int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
-	return []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+func (s *Server) abortedTransactions(t tp, from, to int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	return s.partAborted(t, from, to)
 }
 
 // The ACL seam, Server.authorize(rc, op, topic), and aclOp live in

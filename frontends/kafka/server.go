@@ -188,6 +188,9 @@ type Server struct {
 	log    *slog.Logger
 	store  *logstore.Store
 	groups *groupCoordinator
+	// Idempotent producers and transactions (producer_state.go, txn.go).
+	producers *producerStates
+	txns      *txnCoordinator
 
 	// ctx is cancelled by Close: long polls wake, handlers stop waiting.
 	ctx    context.Context
@@ -230,6 +233,8 @@ func NewServer(opts Options) (*Server, error) {
 		s.mu.host, s.mu.port, _ = splitHostPort(opts.AdvertisedAddr)
 	}
 	s.groups = newGroupCoordinator(s)
+	s.producers = newProducerStates()
+	s.txns = newTxnCoordinator(s)
 	return s, nil
 }
 
@@ -363,6 +368,7 @@ func (s *Server) Close() error {
 		}
 		<-done
 	}
+	s.txns.close()
 	s.groups.close()
 	return nil
 }

@@ -1,0 +1,419 @@
+package kafka
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"strata/internal/faultproxy"
+)
+
+// producerBatch is a v2 batch of n records from producer (pid, epoch)
+// starting at sequence seq, transactional if txn.
+func producerBatch(pid int64, epoch int16, seq int32, n int, txn bool) []byte {
+	var raw []byte
+	for i := range n {
+		rec := kmsg.Record{OffsetDelta: int32(i), Value: fmt.Appendf(nil, "p%d-e%d-s%d", pid, epoch, int(seq)+i)}
+		body := rec.AppendTo(nil)[1:]
+		raw = binary.AppendVarint(raw, int64(len(body)))
+		raw = append(raw, body...)
+	}
+	attrs := int16(0)
+	if txn {
+		attrs = 0x10
+	}
+	b := kmsg.RecordBatch{Magic: 2, Attributes: attrs, LastOffsetDelta: int32(n - 1), NumRecords: int32(n), Records: raw,
+		FirstTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
+		ProducerID: pid, ProducerEpoch: epoch, FirstSequence: seq}
+	enc := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(enc[8:], uint32(len(enc)-12))
+	binary.BigEndian.PutUint32(enc[17:], crc32c(enc[21:]))
+	return enc
+}
+
+// rawProduce sends one batch to topic/0 and returns the partition's error
+// code and base offset.
+func rawProduce(t *testing.T, cl *kgo.Client, topic string, batch []byte, txnID *string) (int16, int64) {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 5000, txnID
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.ErrorCode, p.BaseOffset
+}
+
+func initProducerID(t *testing.T, cl *kgo.Client, txnID *string, timeoutMs int32) (int64, int16) {
+	t.Helper()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID, req.TransactionTimeoutMillis = txnID, timeoutMs
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v, code %d", err, resp.ErrorCode)
+	}
+	return resp.ProducerID, resp.ProducerEpoch
+}
+
+func txnPartition(t *testing.T, b *testBroker, topic string) interface{ HighWatermark() int64 } {
+	t.Helper()
+	l, err := b.store.Partition(topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func txnTopic(t *testing.T, b *testBroker, topic string, partitions int32) {
+	t.Helper()
+	if _, err := b.store.CreateTopic(topic, partitions, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIdempotentSequences drives the sequence rules over the wire with
+// hand-built batches, across a restart: a retried batch is answered with
+// its original offset, before and after the restart.
+func TestIdempotentSequences(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "idem", 1)
+	cl := newFranz(t, b.addr)
+	pid, epoch := initProducerID(t, cl, nil, 0)
+	pid2, _ := initProducerID(t, cl, nil, 0)
+	if pid2 == pid {
+		t.Fatalf("two idempotent producers got the same id %d", pid)
+	}
+
+	type step struct {
+		name  string
+		pid   int64
+		epoch int16
+		seq   int32
+		n     int
+		code  int16
+		base  int64 // -1: do not check
+	}
+	run := func(steps []step) {
+		t.Helper()
+		for _, s := range steps {
+			code, base := rawProduce(t, cl, "idem", producerBatch(s.pid, s.epoch, s.seq, s.n, false), nil)
+			if code != s.code || (s.base >= 0 && base != s.base) {
+				t.Fatalf("%s: code %d (%v) base %d, want code %d base %d", s.name, code, kerr.ErrorForCode(code), base, s.code, s.base)
+			}
+		}
+	}
+	run([]step{
+		{"first", pid, epoch, 0, 2, 0, 0},
+		{"retry of the first", pid, epoch, 0, 2, 0, 0},
+		{"next", pid, epoch, 2, 3, 0, 2},
+		{"gap", pid, epoch, 10, 1, kerr.OutOfOrderSequenceNumber.Code, -1},
+		{"retry of the second", pid, epoch, 2, 3, 0, 2},
+		{"retry of the first, still in the window", pid, epoch, 0, 2, 0, 0},
+		{"an unknown producer at any sequence (Kafka 2.5+)", pid2, 0, 7, 1, 0, 5},
+		{"its next", pid2, 0, 8, 1, 0, 6},
+	})
+	b.restart()
+	cl = newFranz(t, b.addr)
+	run([]step{
+		{"retry of the second after a restart", pid, epoch, 2, 3, 0, 2},
+		{"gap after a restart", pid, epoch, 6, 1, kerr.OutOfOrderSequenceNumber.Code, -1},
+		{"next after a restart", pid, epoch, 5, 1, 0, 7},
+		{"a new epoch must start at 0", pid, epoch + 1, 6, 1, kerr.OutOfOrderSequenceNumber.Code, -1},
+		{"a new epoch at 0", pid, epoch + 1, 0, 1, 0, 8},
+		{"the old epoch", pid, epoch, 6, 1, kerr.InvalidProducerEpoch.Code, -1},
+		{"retry in the new epoch", pid, epoch + 1, 0, 1, 0, 8},
+	})
+	if hw := txnPartition(t, b, "idem").HighWatermark(); hw != 9 {
+		t.Fatalf("high watermark %d, want 9 (no duplicate appended)", hw)
+	}
+}
+
+// TestFranzIdempotentConnectionDrops produces with franz-go's idempotent
+// producer through a proxy that keeps cutting its connections: every
+// record is read back exactly once, in order.
+func TestFranzIdempotentConnectionDrops(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "drops", 3)
+	px, err := faultproxy.New(b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	host, port, _ := splitHostPort(px.Addr())
+	b.srv.mu.Lock()
+	b.srv.mu.host, b.srv.mu.port = host, port // clients reach the broker through the proxy only
+	b.srv.mu.Unlock()
+
+	cl := newFranz(t, px.Addr(), kgo.DefaultProduceTopic("drops"), kgo.ProducerLinger(time.Millisecond),
+		kgo.MaxBufferedRecords(2000), kgo.RecordRetries(1000), kgo.RetryBackoffFn(func(int) time.Duration { return 5 * time.Millisecond }))
+	stop := make(chan struct{})
+	var cuts atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(15 * time.Millisecond):
+				px.CutAll()
+				cuts.Add(1)
+			}
+		}
+	}()
+	const n = 3000
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var failed atomic.Int64
+	var pwg sync.WaitGroup
+	for i := range n {
+		pwg.Add(1)
+		r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%30), Value: fmt.Appendf(nil, "%d", i)}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			defer pwg.Done()
+			if err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	pwg.Wait()
+	close(stop)
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d records failed", f, n)
+	}
+	t.Logf("%d connection cuts, %d connections", cuts.Load(), px.Accepted())
+
+	got := consumeN(t, b.addr, "drops", n)
+	seen := map[string]bool{}
+	last := map[string]int{} // per key, the order produced is the order read
+	for _, r := range got {
+		v := string(r.Value)
+		if seen[v] {
+			t.Fatalf("record %s read twice", v)
+		}
+		seen[v] = true
+		var i int
+		fmt.Sscan(v, &i)
+		k := string(r.Key)
+		if p, ok := last[k]; ok && p >= i {
+			t.Fatalf("key %s: record %d after %d", k, i, p)
+		}
+		last[k] = i
+	}
+	if len(seen) != n {
+		t.Fatalf("read %d distinct records, want %d", len(seen), n)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if extra := consumeAll(t, b.addr, "drops", n); len(extra) != n {
+		t.Fatalf("the topic holds %d records, want %d (duplicates appended)", len(extra), n)
+	}
+}
+
+// consumeAll reads topic from the start until it holds at least want
+// records and nothing more arrives for half a second.
+func consumeAll(t *testing.T, addr, topic string, want int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl := newFranz(t, addr, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100 * time.Millisecond)}, opts...)...)
+	deadline := time.Now().Add(20 * time.Second)
+	var got []*kgo.Record
+	var quiet time.Time
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachError(func(tp string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("fetch %s/%d: %v", tp, p, err)
+			}
+		})
+		recs := fs.Records()
+		got = append(got, recs...)
+		now := time.Now()
+		switch {
+		case len(got) < want:
+			if now.After(deadline) {
+				t.Fatalf("consumed %d of %d records of %s", len(got), want, topic)
+			}
+		case quiet.IsZero() || len(recs) > 0:
+			quiet = now.Add(500 * time.Millisecond)
+		case now.After(quiet):
+			return got
+		}
+	}
+}
+
+// TestFranzTransactions: committed records are visible to read_committed,
+// aborted ones only to read_uncommitted, an open transaction holds the
+// last stable offset back; after a restart the same holds (the aborted
+// index and the open transaction are rebuilt from the log).
+func TestFranzTransactions(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "tx", 2)
+	produceTxn := func(cl *kgo.Client, prefix string, n int, commit bool) {
+		t.Helper()
+		ctx := context.Background()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			r := &kgo.Record{Topic: "tx", Partition: int32(i % 2), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatalf("produce in %s: %v", prefix, err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("end %s: %v", prefix, err)
+		}
+	}
+	cl := newFranz(t, b.addr, kgo.TransactionalID("tx-1"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceTxn(cl, "c1", 10, true)
+	produceTxn(cl, "a1", 10, false)
+	produceTxn(cl, "c2", 10, true)
+
+	check := func(when string) {
+		t.Helper()
+		committed := consumeAll(t, b.addr, "tx", 20, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		all := consumeAll(t, b.addr, "tx", 30, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+		if len(committed) != 20 || len(all) != 30 {
+			t.Fatalf("%s: read_committed %d records (want 20), read_uncommitted %d (want 30)", when, len(committed), len(all))
+		}
+		for _, r := range committed {
+			if r.Value[0] == 'a' {
+				t.Fatalf("%s: read_committed returned aborted record %s", when, r.Value)
+			}
+		}
+	}
+	check("before restart")
+
+	// An open transaction: its records are past the last stable offset.
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		r := &kgo.Record{Topic: "tx", Partition: int32(i % 2), Value: fmt.Appendf(nil, "open-%d", i)}
+		if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, _ := b.store.Partition("tx", 0)
+	hw := l.HighWatermark()
+	if lso := b.srv.lastStableOffset(tp{"tx", 0}, hw); lso >= hw {
+		t.Fatalf("open transaction: last stable offset %d, high watermark %d", lso, hw)
+	}
+	check("with a transaction open")
+	if err := cl.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(context.Background(), kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	check("after the open one aborted")
+
+	b.restart()
+	check("after a restart")
+}
+
+// TestTxnTimeoutAborts: a transaction left open past its timeout is
+// aborted by the coordinator, and the producer is fenced.
+func TestTxnTimeoutAborts(t *testing.T) {
+	old := txnTick
+	txnTick = 50 * time.Millisecond
+	t.Cleanup(func() { txnTick = old })
+	b := startBroker(t)
+	txnTopic(t, b, "tto", 1)
+	cl := newFranz(t, b.addr, kgo.TransactionalID("tto-1"), kgo.TransactionTimeout(500*time.Millisecond), kgo.DefaultProduceTopic("tto"))
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte("late")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := b.store.Partition("tto", 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for b.srv.lastStableOffset(tp{"tto", 0}, l.HighWatermark()) != l.HighWatermark() {
+		if time.Now().After(deadline) {
+			t.Fatal("the transaction was not aborted at its timeout")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := consumeAll(t, b.addr, "tto", 0, kgo.FetchIsolationLevel(kgo.ReadCommitted())); len(got) != 0 {
+		t.Fatalf("read_committed sees %d records of a timed-out transaction", len(got))
+	}
+	if err := cl.EndTransaction(context.Background(), kgo.TryCommit); err == nil {
+		t.Fatal("committing a timed-out transaction succeeded")
+	}
+}
+
+// TestTxnRawFencing drives InitProducerId and EndTxn over the wire: a new
+// InitProducerId for a transactional id fences the old producer and
+// aborts its open transaction.
+func TestTxnRawFencing(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "fence", 1)
+	cl := newFranz(t, b.addr)
+	id := "fence-1"
+	pid, epoch := initProducerID(t, cl, &id, 60000)
+
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = "fence", []int32{0}
+	add.Topics = append(add.Topics, at)
+	aresp, err := add.RequestWith(context.Background(), cl)
+	if err != nil || aresp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, aresp)
+	}
+	if code, _ := rawProduce(t, cl, "fence", producerBatch(pid, epoch, 0, 3, true), &id); code != 0 {
+		t.Fatalf("transactional produce: %v", kerr.ErrorForCode(code))
+	}
+	if code, _ := rawProduce(t, cl, "fence", producerBatch(pid, epoch, 3, 1, false), nil); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("a plain batch of a producer in a transaction: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+
+	// A second producer with the same transactional id.
+	pid2, epoch2 := initProducerID(t, cl, &id, 60000)
+	if pid2 != pid || epoch2 <= epoch {
+		t.Fatalf("re-init: producer %d epoch %d, want %d and above %d", pid2, epoch2, pid, epoch)
+	}
+	if code, _ := rawProduce(t, cl, "fence", producerBatch(pid, epoch, 3, 1, true), &id); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("the fenced producer's produce: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid, epoch, true
+	end.Version = 3
+	eresp, err := end.RequestWith(context.Background(), cl)
+	if err != nil || eresp.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("the fenced producer's EndTxn: %v, code %v", err, kerr.ErrorForCode(eresp.ErrorCode))
+	}
+	l, _ := b.store.Partition("fence", 0)
+	if lso := b.srv.lastStableOffset(tp{"fence", 0}, l.HighWatermark()); lso != l.HighWatermark() {
+		t.Fatalf("the fenced producer's transaction is still open: LSO %d, HW %d", lso, l.HighWatermark())
+	}
+	if got := b.srv.abortedTransactions(tp{"fence", 0}, 0, l.HighWatermark()); len(got) != 1 || got[0].ProducerID != pid || got[0].FirstOffset != 0 {
+		t.Fatalf("aborted transactions %+v, want producer %d from 0", got, pid)
+	}
+	var txnDesc = b.srv.txns.list()
+	if len(txnDesc) != 1 || txnDesc[0].State != "Empty" || txnDesc[0].ProducerEpoch != epoch2 {
+		t.Fatalf("stored transactions %+v", txnDesc)
+	}
+}
