@@ -445,7 +445,10 @@ func (c *Cache) fill(ref BlockRef, gen uint64, blen int64, insert bool) (*entry,
 	}
 	if err != nil {
 		err = timedOut(ctx, err)
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		// A short body from a connection that ended early is the store's
+		// trouble (ErrUnavailable, retriable); from a whole response it
+		// means the object changed.
+		if (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) && !errors.Is(err, tier.ErrUnavailable) {
 			err = fmt.Errorf("%w: object shorter than its size (changed without Invalidate?): %w", tier.ErrCorrupt, err)
 		}
 		return nil, fmt.Errorf("cache: fetch %q block %d: %w", ref.Key, ref.Index, err)

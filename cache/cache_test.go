@@ -459,6 +459,35 @@ func TestReadahead(t *testing.T) {
 	}
 }
 
+// TestPrefetch: a reader about to move to another object asks for its
+// first bytes ahead; the blocks arrive before the reader does, and reading
+// them costs no store request.
+func TestPrefetch(t *testing.T) {
+	st := newTestStore(t)
+	obj := pattern("next", 100*10)
+	st.set("next", obj)
+	c := openTest(t, Options{Store: st, BlockSize: 100, L1Bytes: 1 << 20, Readahead: 4, PrefetchBytes: 1 << 20})
+	c.Prefetch("next", 50, 250) // blocks 0..2
+	eventually(t, "blocks 0..2 prefetched", func() bool {
+		return prefetched(c, BlockRef{"next", 0}) && prefetched(c, BlockRef{"next", 1}) && prefetched(c, BlockRef{"next", 2})
+	})
+	p := make([]byte, 300)
+	if _, err := c.ReadAt(context.Background(), "next", p, 0); err != nil || !bytes.Equal(p, obj[:300]) {
+		t.Fatalf("read: %v", err)
+	}
+	// The read itself fetched nothing (three blocks in a row then start
+	// ordinary readahead of blocks 3.., which is not a refetch).
+	if s := c.Stats(); s.PrefetchUsed != 3 || s.L1Hits != 3 || s.L1Misses != 0 {
+		t.Fatalf("stats %+v: the read did not use the prefetched blocks", s)
+	}
+	c.Prefetch("missing", 0, 100) // a failed Head is only counted
+	c.Prefetch("next", 5000, 100) // past the end: nothing
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Prefetch("next", 0, 100) // after Close: nothing, no panic
+}
+
 // TestReadaheadTwoStreams: two readers scanning one object at different
 // places both get readahead.
 func TestReadaheadTwoStreams(t *testing.T) {

@@ -75,6 +75,41 @@ func (c *Cache) streamLocked(o *object, key string, first, last int64) (s *strea
 	return s, newBlock
 }
 
+// Prefetch asks for bytes [off, off+n) of key to be fetched ahead, as
+// readahead, within the prefetch budget. It returns at once: the size
+// lookup (Head, on first use of key) and the fetches run in the
+// background, and failures are only counted. A reader about to cross from
+// one object into the next (a log consumer at the end of a segment object)
+// calls it, since readahead follows one object.
+func (c *Cache) Prefetch(key string, off, n int64) {
+	if c.opts.DisablePrefetch || n <= 0 {
+		return
+	}
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1) // under mu, before Close's Wait: Close sets closed first
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		size, _, err := c.object(c.ctx, key)
+		if err != nil {
+			return
+		}
+		first, last, _, ok := blockSpan(off, n, size, c.opts.BlockSize)
+		if !ok {
+			return
+		}
+		want := make([]target, 0, last-first+1)
+		for i := first; i <= last; i++ {
+			want = append(want, target{BlockRef{key, i}, true})
+		}
+		c.schedule(want)
+	}()
+}
+
 // refill schedules prefetches after a read of key up to block last has
 // consumed prefetched blocks and so freed budget.
 func (c *Cache) refill(key string, last, size int64) {

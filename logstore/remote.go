@@ -51,6 +51,18 @@ type RemoteReader interface {
 	ReadAt(ctx context.Context, key string, p []byte, off int64) (int, error)
 }
 
+// remotePrefetcher is the optional part of a RemoteReader that fetches
+// ahead: a consumer nearing the end of one segment object gets the start
+// of the next one fetched (the cache's readahead follows one object).
+type remotePrefetcher interface {
+	Prefetch(key string, off, n int64)
+}
+
+// remotePrefetchLead is how close to the end of a remote segment a read
+// must come for the next segment's first remotePrefetchLead bytes to be
+// fetched ahead.
+const remotePrefetchLead = 16 << 20
+
 // remoteInvalidator is the optional part of a RemoteReader that forgets an
 // object's cached blocks when the object is deleted.
 type remoteInvalidator interface {
@@ -86,6 +98,9 @@ type remoteInfo struct {
 	// reader checks the batch header it lands on.
 	hintNext atomic.Int64
 	hintPos  atomic.Int64
+	// nextPrefetched is set once a read near the end asked for the next
+	// remote segment's start to be fetched ahead.
+	nextPrefetched atomic.Bool
 }
 
 // newRemoteSegment builds the in-memory remote segment for r; index (may be
@@ -131,10 +146,15 @@ func (f remoteFile) ReadAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("logstore: remote read at %d is inside the file header", off)
 	}
 	n, err := f.r.ReadAt(f.ctx, f.info.key, p, off-FileHeaderSize+f.info.hdrLen)
-	if err != nil && n < len(p) {
-		return n, fmt.Errorf("%w: %s: %w", ErrRemoteUnavailable, f.info.key, err)
+	if err == nil || n == len(p) {
+		return n, nil
 	}
-	return n, nil
+	// Only a store that did not answer is worth retrying: a missing or
+	// damaged object is data lost, and retrying would spin forever.
+	if errors.Is(err, tier.ErrNotFound) || errors.Is(err, tier.ErrCorrupt) || errors.Is(err, tier.ErrRange) {
+		return n, fmt.Errorf("%w: offloaded segment object: %w", ErrCorrupt, err)
+	}
+	return n, fmt.Errorf("%w: %w", ErrRemoteUnavailable, err)
 }
 
 // remoteView is a read's view of remote segment s.
@@ -184,7 +204,28 @@ func (l *SegmentLog) readRemote(s *segment, offset int64, maxBytes int, hw, lso 
 	s.remote.hintPos.Store(end)
 	s.remote.hintNext.Store(next)
 	l.remoteReads.Add(1)
+	if s.size-end < remotePrefetchLead {
+		l.prefetchNext(s)
+	}
 	return NewReadResult([]Chunk{{Data: buf}}, next, hw, lso, nil), nil
+}
+
+// prefetchNext asks the cache, once per segment, to fetch the start of the
+// remote segment after s.
+func (l *SegmentLog) prefetchNext(s *segment) {
+	p, ok := l.opts.Remote.(remotePrefetcher)
+	if !ok || s.remote.nextPrefetched.Swap(true) {
+		return
+	}
+	l.mu.Lock()
+	var next *segment
+	if i := sort.Search(len(l.mu.remote), func(i int) bool { return l.mu.remote[i].base > s.base }); i < len(l.mu.remote) {
+		next = l.mu.remote[i]
+	}
+	l.mu.Unlock()
+	if next != nil {
+		p.Prefetch(next.remote.key, next.remote.hdrLen, remotePrefetchLead)
+	}
 }
 
 // checkBatches verifies every batch in buf (CRC32C included): bytes that

@@ -517,3 +517,33 @@ func TestTieredEvictionCrashStates(t *testing.T) {
 		}
 	}
 }
+
+// An offloaded segment whose object is gone is data lost, not a slow
+// store: the read fails with ErrCorrupt, never the retriable
+// ErrRemoteUnavailable, so a consumer does not retry it forever. The other
+// segments still read.
+func TestTieredMissingObject(t *testing.T) {
+	for name, newStore := range tieredStores() {
+		t.Run(name, func(t *testing.T) {
+			e := &tieredEnv{t: t, root: t.TempDir(), c: NewManifests(newMemProposer()), objects: newStore(t)}
+			e.open(tieredConfig())
+			appendTiered(t, e.l, 0, 100)
+			e.evictAll()
+			m, err := e.c.Partition(context.Background(), "tt", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.objects.Delete(context.Background(), m[0].ObjectKey); err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.l.Read(0, 100)
+			if !errors.Is(err, logstore.ErrCorrupt) || errors.Is(err, logstore.ErrRemoteUnavailable) {
+				t.Fatalf("read of a segment whose object is gone: %v, want ErrCorrupt and not ErrRemoteUnavailable", err)
+			}
+			if _, err := readAll(e.l, m[1].Base, 1000); err != nil {
+				t.Fatalf("the other segments: %v", err)
+			}
+			e.close()
+		})
+	}
+}
