@@ -50,6 +50,7 @@ Start a server with "strata serve"; manage it with "strata topic",
 		newTopicCommand(),
 		newClusterCommand(),
 		newGroupCommand(),
+		newBenchCommand(),
 	)
 	// Subcommands from other packages (tools/*), one root.AddCommand call each.
 	root.AddCommand(logtool.NewCommand())
