@@ -300,7 +300,11 @@ func (s *scramServer) clientFinal(msg string) ([]byte, error) {
 	if string(m.channelBinding) != s.gs2Header {
 		return nil, fmt.Errorf("%w: client-final: channel binding does not echo the gs2 header", errSASLMalformed)
 	}
-	if subtle.ConstantTimeCompare([]byte(m.nonce), []byte(s.nonce)) != 1 {
+	// Kafka's rule, not RFC 5802's equality: the echoed nonce must end
+	// with the server-first nonce. librdkafka sends the client nonce
+	// again in front of it, and Kafka accepts that; the AuthMessage
+	// covers the echo verbatim, so the proof still binds it.
+	if n := len(s.nonce); len(m.nonce) < n || subtle.ConstantTimeCompare([]byte(m.nonce[len(m.nonce)-n:]), []byte(s.nonce)) != 1 {
 		return nil, fmt.Errorf("%w: client-final: nonce mismatch", errSASLMalformed)
 	}
 	if len(m.proof) != s.size {
