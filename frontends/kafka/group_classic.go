@@ -631,8 +631,10 @@ func (c *groupCoordinator) sync(req *kmsg.SyncGroupRequest, reply func(kmsg.Resp
 			g.nJoining -= b2i(w.isJoin())
 			w.fail(kerr.RebalanceInProgress.Code)
 		}
+		// Parked in SyncGroup the member is alive (as in JoinGroup):
+		// its session timer restarts when it is answered.
 		m.waiting = &waiter{req: req, reply: reply}
-		g.heartbeatSeen(m)
+		m.t.stop()
 		if m.id == g.leader {
 			g.completeSync(req)
 		}
@@ -674,6 +676,7 @@ func (g *group) completeSync(req *kmsg.SyncGroupRequest) {
 		resp.Protocol = kmsg.StringPtr(g.protocol)
 		resp.MemberAssignment = g.assignmentOrEmpty(m.assignment)
 		w.reply(resp)
+		g.heartbeatSeen(m)
 	}
 }
 

@@ -396,8 +396,9 @@ func (s *spec) run(t *testing.T, d *datadriven.TestData) string {
 	default:
 		t.Fatalf("unknown command %q", d.Cmd)
 	}
-	s.c.mu.Lock()
-	s.c.mu.Unlock()
+	if msg := s.c.checkInvariants(); msg != "" {
+		t.Fatalf("%s: %s", d.Pos, msg)
+	}
 	ids := make([]string, 0, len(s.delivered))
 	for id := range s.delivered {
 		ids = append(ids, id)
