@@ -46,6 +46,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -127,6 +128,8 @@ type partProducers struct {
 // producerStates holds every partition's producer state.
 type producerStates struct {
 	expiration time.Duration
+	// duplicates counts retried batches answered from the window.
+	duplicates atomic.Int64
 	mu         sync.Mutex
 	parts      map[tp]*partProducers
 }
@@ -549,7 +552,11 @@ func (s *Server) gateProducer(_ *reqCtx, t tp, hs []logstore.BatchHeader) (dup b
 	} else if ps.inTxn(h.ProducerID) {
 		return false, 0, kerr.InvalidTxnState.Code
 	}
-	return ps.check(h)
+	dup, base, code = ps.check(h)
+	if dup {
+		s.producers.duplicates.Add(1)
+	}
+	return dup, base, code
 }
 
 // recordAppended is producerAppended: it records where the batches of a

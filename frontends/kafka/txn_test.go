@@ -161,7 +161,7 @@ func TestFranzIdempotentConnectionDrops(t *testing.T) {
 	b.srv.mu.Unlock()
 
 	cl := newFranz(t, px.Addr(), kgo.DefaultProduceTopic("drops"), kgo.ProducerLinger(time.Millisecond),
-		kgo.MaxBufferedRecords(2000), kgo.RecordRetries(1000), kgo.RetryBackoffFn(func(int) time.Duration { return 5 * time.Millisecond }))
+		kgo.MaxBufferedRecords(5000), kgo.RecordRetries(1000), kgo.RetryBackoffFn(func(int) time.Duration { return 5 * time.Millisecond }))
 	stop := make(chan struct{})
 	var cuts atomic.Int64
 	var wg sync.WaitGroup
@@ -172,20 +172,22 @@ func TestFranzIdempotentConnectionDrops(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(15 * time.Millisecond):
+			case <-time.After(time.Duration(1+cuts.Load()%3) * time.Millisecond):
 				px.CutAll()
 				cuts.Add(1)
 			}
 		}
 	}()
-	const n = 3000
+	px.CutAfter(256 << 10) // and every connection dies mid-stream after 256 KiB
+	const n = 20000
+	pad := make([]byte, 200)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var failed atomic.Int64
 	var pwg sync.WaitGroup
 	for i := range n {
 		pwg.Add(1)
-		r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%30), Value: fmt.Appendf(nil, "%d", i)}
+		r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%30), Value: fmt.Appendf(nil, "%d ", i), Headers: []kgo.RecordHeader{{Key: "pad", Value: pad}}}
 		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			defer pwg.Done()
 			if err != nil {
@@ -199,7 +201,10 @@ func TestFranzIdempotentConnectionDrops(t *testing.T) {
 	if f := failed.Load(); f > 0 {
 		t.Fatalf("%d of %d records failed", f, n)
 	}
-	t.Logf("%d connection cuts, %d connections", cuts.Load(), px.Accepted())
+	t.Logf("%d connection cuts, %d connections, %d duplicate batches answered from the window", cuts.Load(), px.Accepted(), b.srv.producers.duplicates.Load())
+	if err := px.Heal(); err != nil {
+		t.Fatal(err)
+	}
 
 	got := consumeN(t, b.addr, "drops", n)
 	seen := map[string]bool{}
@@ -289,12 +294,12 @@ func TestFranzTransactions(t *testing.T) {
 	produceTxn(cl, "a1", 10, false)
 	produceTxn(cl, "c2", 10, true)
 
-	check := func(when string) {
+	check := func(when string, wantAll int) {
 		t.Helper()
 		committed := consumeAll(t, b.addr, "tx", 20, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-		all := consumeAll(t, b.addr, "tx", 30, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
-		if len(committed) != 20 || len(all) != 30 {
-			t.Fatalf("%s: read_committed %d records (want 20), read_uncommitted %d (want 30)", when, len(committed), len(all))
+		all := consumeAll(t, b.addr, "tx", wantAll, kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+		if len(committed) != 20 || len(all) != wantAll {
+			t.Fatalf("%s: read_committed %d records (want 20), read_uncommitted %d (want %d)", when, len(committed), len(all), wantAll)
 		}
 		for _, r := range committed {
 			if r.Value[0] == 'a' {
@@ -302,7 +307,7 @@ func TestFranzTransactions(t *testing.T) {
 			}
 		}
 	}
-	check("before restart")
+	check("before restart", 30)
 
 	// An open transaction: its records are past the last stable offset.
 	if err := cl.BeginTransaction(); err != nil {
@@ -319,7 +324,7 @@ func TestFranzTransactions(t *testing.T) {
 	if lso := b.srv.lastStableOffset(tp{"tx", 0}, hw); lso >= hw {
 		t.Fatalf("open transaction: last stable offset %d, high watermark %d", lso, hw)
 	}
-	check("with a transaction open")
+	check("with a transaction open", 34)
 	if err := cl.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -327,10 +332,10 @@ func TestFranzTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	check("after the open one aborted")
+	check("after the open one aborted", 34)
 
 	b.restart()
-	check("after a restart")
+	check("after a restart", 34)
 }
 
 // TestTxnTimeoutAborts: a transaction left open past its timeout is
@@ -415,5 +420,97 @@ func TestTxnRawFencing(t *testing.T) {
 	var txnDesc = b.srv.txns.list()
 	if len(txnDesc) != 1 || txnDesc[0].State != "Empty" || txnDesc[0].ProducerEpoch != epoch2 {
 		t.Fatalf("stored transactions %+v", txnDesc)
+	}
+}
+
+// TestFranzGroupTransactSession: exactly-once consume-transform-produce
+// with franz-go's GroupTransactSession, two members in one group, one of
+// which leaves halfway (a rebalance): the output, read_committed, holds
+// every input record exactly once.
+func TestFranzGroupTransactSession(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "eos-in", 3)
+	txnTopic(t, b, "eos-out", 3)
+	const n = 3000
+	prod := newFranz(t, b.addr, kgo.DefaultProduceTopic("eos-in"))
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%17), Value: fmt.Appendf(nil, "%d", i)})
+	}
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	var produced atomic.Int64
+	run := func(ctx context.Context, member int, maxTxns int) error {
+		sess, err := kgo.NewGroupTransactSession(
+			kgo.SeedBrokers(b.addr),
+			kgo.TransactionalID(fmt.Sprintf("eos-%d", member)),
+			kgo.ConsumerGroup("eos-g"),
+			kgo.ConsumeTopics("eos-in"),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+			kgo.DefaultProduceTopic("eos-out"),
+			kgo.FetchMaxWait(100*time.Millisecond),
+			kgo.FetchMaxPartitionBytes(8<<10),
+		)
+		if err != nil {
+			return err
+		}
+		defer sess.Close()
+		for txns := 0; maxTxns == 0 || txns < maxTxns; txns++ {
+			if ctx.Err() != nil {
+				return nil
+			}
+			pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			fs := sess.PollFetches(pctx)
+			cancel()
+			var in []*kgo.Record
+			fs.EachRecord(func(r *kgo.Record) { in = append(in, r) })
+			if len(in) == 0 {
+				continue
+			}
+			if err := sess.Begin(); err != nil {
+				return fmt.Errorf("begin: %w", err)
+			}
+			for _, r := range in {
+				sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: append([]byte("out-"), r.Value...)}, nil)
+			}
+			committed, err := sess.End(ctx, kgo.TryCommit)
+			if err != nil {
+				return fmt.Errorf("end: %w", err)
+			}
+			if committed {
+				produced.Add(int64(len(in)))
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- run(ctx, 1, 0) }()
+	go func() { errs <- run(ctx, 2, 5) }() // leaves after five transactions
+	for produced.Load() < n && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("session: %v", err)
+		}
+	}
+	out := consumeAll(t, b.addr, "eos-out", n, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	seen := map[string]int{}
+	for _, r := range out {
+		seen[string(r.Value)]++
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("out-%d", i)]; c != 1 {
+			t.Fatalf("input %d is in the output %d times (output %d records)", i, c, len(out))
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("output holds %d records, want %d", len(out), n)
 	}
 }
