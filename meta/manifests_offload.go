@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"strata/logstore"
-	"strata/tier"
 )
 
 // ManifestOffloaderOptions configure a ManifestOffloader.
@@ -41,14 +40,12 @@ type ManifestOffloaderOptions struct {
 	Logger *slog.Logger // nil = slog.Default()
 	// Objects is the object tier sealed segments of tiered topics are
 	// uploaded to (nil = none: segments are only recorded, and Uploads is
-	// false). A store that is not already a *tier.Retrying is wrapped with
-	// tier.WithRetry. Uploads run on their own goroutine, one segment at a
-	// time in seal order; a failed upload is retried (RetryBackoff up to
+	// false); logstore.NewSegmentObjects wraps a tier.ObjectStore with its
+	// retries. Uploads run on their own goroutine, one segment at a time in
+	// seal order; a failed upload is retried (RetryBackoff up to
 	// MaxRetryBackoff) until it succeeds, the segment is deleted, or the
 	// offloader closes, and never blocks the log.
-	Objects tier.ObjectStore
-	// Retry configures the tier.WithRetry wrapper of Objects.
-	Retry tier.RetryOptions
+	Objects *logstore.SegmentObjects
 }
 
 // DefaultManifestQueueSize is ManifestOffloaderOptions.QueueSize's default.
@@ -144,17 +141,6 @@ func NewManifestOffloader(c *Manifests, opts ManifestOffloaderOptions) (*Manifes
 		opts.Owns = func(string, int32) bool { return true }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if opts.Objects != nil {
-		if _, ok := opts.Objects.(*tier.Retrying); !ok {
-			retry := opts.Retry
-			retry.EnsureDefaults()
-			if err := retry.Validate(); err != nil {
-				cancel()
-				return nil, fmt.Errorf("meta: manifest offloader: %w", err)
-			}
-			opts.Objects = tier.WithRetry(opts.Objects, retry)
-		}
-	}
 	o := &ManifestOffloader{c: c, opts: opts, queue: make(chan offloadItem, opts.QueueSize), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	o.up.wake = make(chan struct{}, 1)
 	o.up.done = make(chan struct{})
@@ -362,8 +348,8 @@ func (o *ManifestOffloader) record(seg logstore.SealedSegment) {
 // that fail. An entry that is not there (never recorded, or a retried
 // proposal removed it) is fine. The log deletes a segment for retention,
 // DeleteRecords or Truncate, all of which end the segment's life in the
-// tier too (there is no local-only eviction yet), so an uploaded object is
-// deleted after its entry: in that order a crash leaves at worst an
+// tier too (evicting a local copy is not a deletion: the log does not
+// announce it), so an uploaded object is deleted after its entry: in that order a crash leaves at worst an
 // unreferenced object, never an entry whose data is gone.
 func (o *ManifestOffloader) remove(seg logstore.SealedSegment) {
 	log := o.opts.Logger.With("topic", seg.Topic, "partition", seg.Partition, "base", seg.BaseOffset)

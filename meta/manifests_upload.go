@@ -3,12 +3,9 @@ package meta
 import (
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"os"
 
 	"strata/logstore"
-	"strata/tier"
 )
 
 // The uploader: ManifestOffloader's second goroutine, running only when
@@ -17,14 +14,13 @@ import (
 //
 //  1. read the manifest entry: gone (the log deleted the segment) or
 //     already offloaded ends the work; otherwise
-//  2. set_state uploading with the object key (tier.SegmentKey), unless
+//  2. set_state uploading with the object key (logstore.SegmentObjectKey), unless
 //     the entry is uploading already (an earlier attempt);
-//  3. read the .log file once for the CRC32C of its bytes (checked against
-//     the entry: a file that changed is not uploaded) and of the payload;
-//  4. Put the object: the tier segment header, then the .log file's bytes
-//     after its own header, streamed from the file through an
-//     io.SectionReader (so the retrying store can seek back);
-//  5. Head it and check the size;
+//  3-5. logstore.SegmentObjects.Upload: read the .log file once for the
+//     CRC32C of its bytes (checked against the entry: a file that changed
+//     is not uploaded) and of the payload; Put the object (the tier
+//     segment header, then the file's bytes after its own header); Head
+//     it and check the size;
 //  6. set_state offloaded. Only now may retention delete the local file.
 //
 // A failure at any step is retried from step 1 after a backoff, for as
@@ -115,21 +111,13 @@ func (o *ManifestOffloader) upload(seg logstore.SealedSegment) error {
 	}
 	key := e.ObjectKey
 	if key == "" {
-		key, err = tier.SegmentKey(seg.Topic, seg.Partition, e.Base, e.Last)
+		key, err = logstore.SegmentObjectKey(seg.Topic, seg.Partition, e.Base, e.Last)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errUploadDropped, err)
 		}
 	}
-	f, err := os.Open(seg.Path)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(seg.Path); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w: %w", errUploadDropped, err)
-	} else if err != nil {
-		return err
-	}
-	defer f.Close()
-	obj, err := newSegmentObject(f, seg.Topic, seg.Partition, e)
-	if err != nil {
-		return err
 	}
 	if e.State == SegmentLocal {
 		if _, err := o.c.SetState(ctx, seg.Topic, seg.Partition, e.Base, SegmentUploading, key); err != nil {
@@ -139,15 +127,14 @@ func (o *ManifestOffloader) upload(seg logstore.SealedSegment) error {
 			return fmt.Errorf("set_state uploading: %w", err)
 		}
 	}
-	if err := o.opts.Objects.Put(ctx, key, io.NewSectionReader(obj, 0, obj.size), obj.size); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	info, err := o.opts.Objects.Head(ctx, key)
-	if err != nil {
-		return fmt.Errorf("head %s: %w", key, err)
-	}
-	if info.Size != obj.size {
-		return fmt.Errorf("verify %s: object has %d bytes, uploaded %d", key, info.Size, obj.size)
+	err = o.opts.Objects.Upload(ctx, key, logstore.SegmentFile{
+		Path: seg.Path, Topic: seg.Topic, Partition: seg.Partition,
+		BaseOffset: e.Base, LastOffset: e.Last, Size: e.Size, CRC: e.CRC,
+	})
+	if errors.Is(err, logstore.ErrSegmentChanged) {
+		return fmt.Errorf("%w: %w", errUploadDropped, err)
+	} else if err != nil {
+		return err
 	}
 	if _, err := o.c.SetState(ctx, seg.Topic, seg.Partition, e.Base, SegmentOffloaded, key); err != nil {
 		if RejectedWith(err, RejectNotFound) {
@@ -158,76 +145,4 @@ func (o *ManifestOffloader) upload(seg logstore.SealedSegment) error {
 		return fmt.Errorf("set_state offloaded: %w", err)
 	}
 	return nil
-}
-
-// segmentObject is a segment object as an io.ReaderAt: the encoded tier
-// header, then the .log file's bytes after its own header.
-type segmentObject struct {
-	hdr  []byte
-	f    *os.File
-	size int64
-}
-
-// newSegmentObject reads f once to check it against the manifest entry e
-// (size and CRC32C of the whole file) and to compute the payload CRC32C
-// for the header.
-func newSegmentObject(f *os.File, topic string, partition int32, e SegmentEntry) (*segmentObject, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() != e.Size || e.Size < logstore.FileHeaderSize {
-		return nil, fmt.Errorf("%w: %s has %d bytes, the manifest entry %d", errUploadDropped, f.Name(), st.Size(), e.Size)
-	}
-	whole := crc32.New(crc32c)
-	payload := crc32.New(crc32c)
-	if _, err := io.Copy(whole, io.NewSectionReader(f, 0, logstore.FileHeaderSize)); err != nil {
-		return nil, err
-	}
-	if _, err := io.Copy(io.MultiWriter(whole, payload), io.NewSectionReader(f, logstore.FileHeaderSize, e.Size-logstore.FileHeaderSize)); err != nil {
-		return nil, err
-	}
-	if whole.Sum32() != e.CRC {
-		return nil, fmt.Errorf("%w: %s: crc32c %08x, the manifest entry %08x", errUploadDropped, f.Name(), whole.Sum32(), e.CRC)
-	}
-	hdr, err := tier.EncodeSegmentHeader(nil, tier.SegmentHeader{
-		Topic: topic, Partition: partition, BaseOffset: e.Base, LastOffset: e.Last,
-		PayloadSize: e.Size - logstore.FileHeaderSize, PayloadCRC: payload.Sum32(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUploadDropped, err)
-	}
-	return &segmentObject{hdr: hdr, f: f, size: int64(len(hdr)) + e.Size - logstore.FileHeaderSize}, nil
-}
-
-// ReadAt reads the header's bytes from memory and the rest from the file.
-func (s *segmentObject) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("segment object: negative offset %d", off)
-	}
-	if off >= s.size {
-		return 0, io.EOF
-	}
-	want := len(p)
-	if rem := s.size - off; int64(want) > rem {
-		p = p[:rem]
-	}
-	n := 0
-	if h := int64(len(s.hdr)); off < h {
-		n = copy(p, s.hdr[off:])
-	}
-	if n < len(p) {
-		m, err := s.f.ReadAt(p[n:], off+int64(n)-int64(len(s.hdr))+logstore.FileHeaderSize)
-		n += m
-		if err != nil && (err != io.EOF || n < len(p)) {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // the file shrank
-			}
-			return n, err
-		}
-	}
-	if n < want {
-		return n, io.EOF
-	}
-	return n, nil
 }

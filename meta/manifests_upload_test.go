@@ -35,10 +35,13 @@ func openModeLog(t *testing.T, root, topic, mode string, off logstore.Offloader)
 
 func newUploadingOffloader(t *testing.T, c *Manifests, objs tier.ObjectStore) *ManifestOffloader {
 	t.Helper()
+	so, err := logstore.NewSegmentObjects(objs, tier.RetryOptions{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
 	o, err := NewManifestOffloader(c, ManifestOffloaderOptions{
-		Logger: quietLogger(), Objects: objs,
+		Logger: quietLogger(), Objects: so,
 		RetryBackoff: time.Millisecond, MaxRetryBackoff: 20 * time.Millisecond,
-		Retry: tier.RetryOptions{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, Timeout: 5 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

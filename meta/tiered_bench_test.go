@@ -239,8 +239,12 @@ func setupTieredBench(b *testing.B) *tieredBench {
 	tb := &tieredBench{remote: &swapRemote{}}
 	tb.store = newTestS3(b, func(o *tier.S3Options) { o.PartSize = tier.DefaultPartSize })
 	c := NewManifests(newMemProposer())
+	so, err := logstore.NewSegmentObjects(tb.store, tier.RetryOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	o, err := NewManifestOffloader(c, ManifestOffloaderOptions{
-		Logger: quietLogger(), Objects: tb.store,
+		Logger: quietLogger(), Objects: so,
 		RetryBackoff: time.Millisecond, MaxRetryBackoff: 20 * time.Millisecond,
 	})
 	if err != nil {

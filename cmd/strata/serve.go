@@ -131,7 +131,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return errors.Join(err, catalog.Close(), node.Close())
 		}
 	}
-	offloader, err := meta.NewManifestOffloader(manifests, meta.ManifestOffloaderOptions{Logger: log, Owns: ownsManifests(node), Objects: objects})
+	var segObjects *logstore.SegmentObjects
+	if objects != nil {
+		if segObjects, err = logstore.NewSegmentObjects(objects, tier.RetryOptions{}); err != nil {
+			return errors.Join(err, closeCache(blocks), catalog.Close(), node.Close())
+		}
+	}
+	offloader, err := meta.NewManifestOffloader(manifests, meta.ManifestOffloaderOptions{Logger: log, Owns: ownsManifests(node), Objects: segObjects})
 	if err != nil {
 		return errors.Join(err, closeCache(blocks), catalog.Close(), node.Close())
 	}
