@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -487,5 +489,49 @@ func TestSaramaConsumerGroup(t *testing.T) {
 		if offs[p] != 20 {
 			t.Fatalf("sarama committed %v, want 20 on every partition", offs)
 		}
+	}
+}
+
+// TestKcatBalancedConsumer runs librdkafka's consumer group (kcat -G)
+// three times over one group: the first reads everything, the second
+// nothing (the offsets were committed on close), the third only what was
+// produced since.
+func TestKcatBalancedConsumer(t *testing.T) {
+	kcat := kcatPath(t)
+	b := startBroker(t)
+	fastGroups(b)
+	const topic, parts = "kcat-group", 3
+	createTopic(t, b.addr, topic, parts)
+	produceSpread(t, b.addr, topic, parts, 0, 30)
+	run := func() []string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, kcat, "-b", b.addr, "-G", "g-kcat", "-e", "-q",
+			"-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=300",
+			"-f", "%p/%o\n", topic)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kcat -G: %v\n%s", err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	if got := run(); len(got) != 30 {
+		t.Fatalf("first kcat run read %d records, want 30: %v", len(got), got)
+	}
+	offs := committed(t, b.addr, "g-kcat", topic)
+	for p := int32(0); p < parts; p++ {
+		if offs[p] != 10 {
+			t.Fatalf("kcat committed %v, want 10 on every partition", offs)
+		}
+	}
+	if got := run(); len(got) != 0 {
+		t.Fatalf("second kcat run read %d records, want none: %v", len(got), got)
+	}
+	produceSpread(t, b.addr, topic, parts, 30, 6)
+	got := run()
+	slices.Sort(got)
+	if want := []string{"0/10", "0/11", "1/10", "1/11", "2/10", "2/11"}; !slices.Equal(got, want) {
+		t.Fatalf("third kcat run read %v, want %v", got, want)
 	}
 }
