@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Consumer groups driven by real clients over real sockets: franz-go
@@ -235,7 +236,7 @@ func committed(t *testing.T, addr, group, topic string) map[int32]int64 {
 // threeShareSix runs three consumers of one group over six partitions,
 // stops one, and checks the other two take its partitions with no record
 // consumed twice.
-func threeShareSix(t *testing.T, b *testBroker, group string, opts ...kgo.Opt) {
+func threeShareSix(t *testing.T, b *testBroker, group string, check func(addr string), opts ...kgo.Opt) {
 	const topic, parts = "orders", 6
 	createTopic(t, b.addr, topic, parts)
 	r := newGroupRun(t, b.addr, topic, group)
@@ -251,6 +252,7 @@ func threeShareSix(t *testing.T, b *testBroker, group string, opts ...kgo.Opt) {
 	produceSpread(t, b.addr, topic, parts, 300, 300)
 	r.waitConsumed(600)
 	r.checkNoDups()
+	check(b.addr)
 
 	c1.stop(t)
 	c2.stop(t)
@@ -262,16 +264,47 @@ func threeShareSix(t *testing.T, b *testBroker, group string, opts ...kgo.Opt) {
 	}
 }
 
+// describeTwoStable checks with kadm that the group is Stable with two
+// members holding three partitions each.
+func describeTwoStable(t *testing.T, group string) func(addr string) {
+	return func(addr string) {
+		adm := kadm.NewClient(newFranz(t, addr))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		described, err := adm.DescribeGroups(ctx, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := described[group]
+		if d.Err != nil || d.State != "Stable" || len(d.Members) != 2 {
+			t.Fatalf("DescribeGroups: %+v", d)
+		}
+		for _, m := range d.Members {
+			ca, ok := m.Assigned.AsConsumer()
+			if !ok {
+				t.Fatalf("member %s: assignment is not a consumer assignment", m.MemberID)
+			}
+			n := 0
+			for _, tp := range ca.Topics {
+				n += len(tp.Partitions)
+			}
+			if n != 3 {
+				t.Fatalf("member %s holds %d partitions, want 3", m.MemberID, n)
+			}
+		}
+	}
+}
+
 func TestFranzGroupThreeConsumersRebalance(t *testing.T) {
 	b := startBroker(t)
 	fastGroups(b)
-	threeShareSix(t, b, "g-coop") // kgo's default: cooperative-sticky
+	threeShareSix(t, b, "g-coop", describeTwoStable(t, "g-coop")) // kgo's default: cooperative-sticky
 }
 
 func TestFranzGroupEagerRebalance(t *testing.T) {
 	b := startBroker(t)
 	fastGroups(b)
-	threeShareSix(t, b, "g-eager", kgo.Balancers(kgo.RangeBalancer()))
+	threeShareSix(t, b, "g-eager", describeTwoStable(t, "g-eager"), kgo.Balancers(kgo.RangeBalancer()))
 }
 
 // TestFranzGroupKIP848 runs the same three consumers with the KIP-848
@@ -279,7 +312,32 @@ func TestFranzGroupEagerRebalance(t *testing.T) {
 func TestFranzGroupKIP848(t *testing.T) {
 	b := startBroker(t)
 	fastGroups(b)
-	threeShareSix(t, b, "g-848", kgo.ServerSideBalancer())
+	threeShareSix(t, b, "g-848", func(addr string) {
+		// ConsumerGroupDescribe: two members, three partitions each,
+		// reconciled.
+		cl := newFranz(t, addr)
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.Groups = []string{"g-848"}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := resp.Groups[0]
+		if g.ErrorCode != 0 || g.State != "Stable" || len(g.Members) != 2 || g.AssignorName != "uniform" {
+			t.Fatalf("ConsumerGroupDescribe: %+v", g)
+		}
+		for _, m := range g.Members {
+			n := 0
+			for _, tp := range m.Assignment.TopicPartitions {
+				n += len(tp.Partitions)
+			}
+			if n != 3 || m.MemberEpoch != g.Epoch {
+				t.Fatalf("member %s: %d partitions at epoch %d (group epoch %d)", m.MemberID, n, m.MemberEpoch, g.Epoch)
+			}
+		}
+	}, kgo.ServerSideBalancer())
 	adm := kadm.NewClient(newFranz(t, b.addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
