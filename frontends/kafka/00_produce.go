@@ -118,7 +118,8 @@ func (s *Server) producePartition(rc *reqCtx, t tp, records []byte, p *kmsg.Prod
 }
 
 // frameBatches walks the produced bytes batch by batch (headers only: the
-// log checks CRCs on append) and returns their headers, or an error code
+// log checks CRCs on append), sets each batch's partition leader epoch to
+// 0, and returns their headers, or an error code
 // and message: CORRUPT_MESSAGE for bytes that are not whole v2 batches,
 // UNSUPPORTED_FOR_MESSAGE_FORMAT for magic 0/1, MESSAGE_TOO_LARGE for a
 // batch above maxBytes, INVALID_RECORD for an empty batch.
@@ -144,6 +145,9 @@ func frameBatches(b []byte, maxBytes int32) ([]logstore.BatchHeader, int16, stri
 		if h.NumRecords == 0 {
 			return nil, kerr.InvalidRecord.Code, fmt.Sprintf("batch at byte %d has no records", pos)
 		}
+		// The partition leader epoch is the leader's, 0 here, as Kafka
+		// stamps it on append (outside the CRC).
+		logstore.SetLeaderEpoch(b[pos:], 0)
 		hs = append(hs, h)
 		pos += h.Size()
 	}

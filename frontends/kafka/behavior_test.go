@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -372,5 +373,46 @@ func TestRestartKeepsData(t *testing.T) {
 	got := consumeN(t, b.addr, "restart", len(recs))
 	for i := range recs {
 		sameRecord(t, recs[i], got[i])
+	}
+}
+
+// TestCloseDuringLongPoll: Close answers a waiting fetch, lets clients go,
+// and leaves no connection goroutine behind.
+func TestCloseDuringLongPoll(t *testing.T) {
+	b := startBroker(t)
+	ti, err := b.store.CreateTopic("cl", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	c := dialRaw(t, b.addr)
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = 20000, 1, 1<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "cl", ti.ID
+	rt.Partitions = append(rt.Partitions, kmsg.FetchRequestTopicPartition{PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1, LastFetchedEpoch: -1, LogStartOffset: -1})
+	req.Topics = append(req.Topics, rt)
+	c.request(req, 12, 1)
+	time.Sleep(100 * time.Millisecond) // the fetch is waiting
+	start := time.Now()
+	if err := b.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Close took %v with a long poll in flight", took)
+	}
+	// The waiting fetch was answered before the connection closed.
+	if corr, _, err := c.response(true); err != nil || corr != 1 {
+		t.Fatalf("long poll at close: corr %d, %v", corr, err)
+	}
+	if _, _, err := c.response(true); err == nil {
+		t.Fatal("connection still open after Close")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines before the connection, %d after Close", before, n)
 	}
 }

@@ -18,8 +18,10 @@
 //     buffer is allocated. A frame that cannot be framed or decoded, an
 //     unknown api key, or a handler panic closes that connection with the
 //     reason logged, and nothing else.
-//  3. Produced batches reach the log byte-for-byte (Log.Append assigns
-//     the base offset); fetched batches leave it byte-for-byte, as file
+//  3. Produced batches reach the log byte-for-byte but for the base
+//     offset (Log.Append assigns it) and the partition leader epoch (0,
+//     set by Produce), both outside the CRC; fetched batches leave the log
+//     byte-for-byte, as file
 //     chunks sent with sendfile(2) where the engine has files. No record
 //     is decompressed or re-encoded on either path.
 //  4. A fetch returns whole batches only, at most partition_max_bytes per

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -48,7 +49,8 @@ type Options struct {
 	// ClusterID is reported in Metadata and DescribeCluster.
 	ClusterID string
 	// AdvertisedAddr is the host:port clients are told to connect to;
-	// empty = the listener's address (a wildcard host becomes 127.0.0.1).
+	// empty = the listener's address (a wildcard host becomes the
+	// machine's host name).
 	AdvertisedAddr string
 
 	// AutoCreateTopics creates a topic that Metadata asks for and that
@@ -282,8 +284,13 @@ func (s *Server) track(ln net.Listener) error {
 	s.mu.listeners[ln] = struct{}{}
 	if s.mu.host == "" {
 		if host, port, err := splitHostPort(ln.Addr().String()); err == nil {
-			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				// A wildcard bind: advertise the machine's name, as Kafka
+				// does without advertised.listeners.
 				host = "127.0.0.1"
+				if h, err := os.Hostname(); err == nil && h != "" {
+					host = h
+				}
 			}
 			s.mu.host, s.mu.port = host, port
 		}
