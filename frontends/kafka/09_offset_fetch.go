@@ -13,8 +13,8 @@ import (
 //   - v2: top-level ErrorCode; null Topics fetches every committed partition
 //   - v5: LeaderEpoch per partition
 //   - v6: flexible versions
-//   - v7: RequireStable (KIP-447; pending transactional offsets are the
-//     transaction coordinator's, none are held here)
+//   - v7: RequireStable (KIP-447): UNSTABLE_OFFSET_COMMIT while an open
+//     transaction holds offsets of the group (txn.go)
 //   - v8: several groups in one request (KIP-709)
 //   - v9: MemberID and MemberEpoch, checked for KIP-848 groups
 //   - v10: topics by TopicID
@@ -46,7 +46,13 @@ func (c *groupCoordinator) fetchOffsets(req *kmsg.OffsetFetchRequest) kmsg.Respo
 		groups = []kmsg.OffsetFetchRequestGroup{rg}
 	}
 	for _, rg := range groups {
-		resp.Groups = append(resp.Groups, c.fetchGroupOffsets(req.Version, rg))
+		sg := c.fetchGroupOffsets(req.Version, rg)
+		// KIP-447: offsets an open transaction holds for the group are not
+		// stable yet; the consumer retries (txn.go hasPendingOffsets).
+		if req.RequireStable && sg.ErrorCode == 0 && c.srv.txns.hasPendingOffsets(rg.Group) {
+			sg.ErrorCode = kerr.UnstableOffsetCommit.Code
+		}
+		resp.Groups = append(resp.Groups, sg)
 	}
 	if req.Version < 8 {
 		g0 := resp.Groups[0]

@@ -841,7 +841,7 @@ func markerBatch(pid int64, epoch int16, commit bool, nowMs int64) []byte {
 	records := binary.AppendVarint(nil, int64(len(body)))
 	records = append(records, body...)
 	rb := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
+		PartitionLeaderEpoch: 0, // the leader's epoch, as produced batches get
 		Magic:                2,
 		Attributes:           0x30,
 		FirstTimestamp:       nowMs,
