@@ -416,3 +416,53 @@ func TestCloseDuringLongPoll(t *testing.T) {
 		t.Fatalf("%d goroutines before the connection, %d after Close", before, n)
 	}
 }
+
+// TestTieredTopicConsumedFromObjects: a tiered topic whose old segments
+// were uploaded and evicted locally is consumed from offset 0
+// byte-identical (reads of those offsets go through the block cache to
+// the object store), before and after a restart.
+func TestTieredTopicConsumedFromObjects(t *testing.T) {
+	b := startBroker(t, func(*Options) {})
+	b.close()
+	b.tiered = true
+	b.open()
+	ctx := ctxT(t, 60*time.Second)
+	adm := kadm.NewClient(newFranz(t, b.addr))
+	cr, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"storage.mode": kadm.StringPtr("tiered"), "segment.bytes": kadm.StringPtr("4096"),
+		"local.retention.bytes": kadm.StringPtr("0"), "retention.ms": kadm.StringPtr("-1")}, "cold")
+	if err != nil || cr.Err != nil {
+		t.Fatalf("create: %v %v", err, cr.Err)
+	}
+	cl := newFranz(t, b.addr, kgo.DefaultProduceTopic("cold"), kgo.MaxBufferedRecords(1), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	recs := testRecords("cold", 120)
+	for _, r := range recs {
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remote := func() int {
+		l, err := b.store.Partition("cold", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Stats().RemoteSegments
+	}
+	for remote() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("no segment was evicted to the object tier")
+		}
+		b.store.RunRetention()
+		time.Sleep(20 * time.Millisecond)
+	}
+	for round := 0; round < 2; round++ {
+		got := consumeN(t, b.addr, "cold", len(recs))
+		for i := range recs {
+			sameRecord(t, recs[i], got[i])
+		}
+		l, _ := b.store.Partition("cold", 0)
+		if st := l.Stats(); st.RemoteReads == 0 || st.RemoteSegments == 0 {
+			t.Fatalf("round %d: the consume did not read from the object tier: %+v", round, st)
+		}
+		b.restart()
+	}
+}

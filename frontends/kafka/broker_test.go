@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"strata/cache"
 	"strata/logstore"
 	"strata/meta"
+	"strata/tier"
 )
 
 // testBroker is one strata process's worth of Kafka broker: a
@@ -27,6 +29,14 @@ type testBroker struct {
 	store   *logstore.Store
 	srv     *Server
 	addr    string
+
+	// tiered: the store uploads sealed segments of tiered topics to
+	// objects (in memory, kept across restart) and reads evicted ones
+	// back through a block cache.
+	tiered    bool
+	objects   tier.ObjectStore
+	offloader *meta.ManifestOffloader
+	blocks    *cache.Cache
 }
 
 // testLogger is quiet unless STRATA_TEST_LOG is set.
@@ -81,7 +91,11 @@ func (b *testBroker) open() {
 		n.Close()
 		t.Fatal(err)
 	}
-	st, err := logstore.OpenStore(logstore.StoreOptions{Dir: b.dir, Catalog: c, Logger: testLogger()})
+	sopts := logstore.StoreOptions{Dir: b.dir, Catalog: c, Logger: testLogger()}
+	if b.tiered {
+		b.openTier(n, &sopts)
+	}
+	st, err := logstore.OpenStore(sopts)
 	if err != nil {
 		n.Close()
 		t.Fatal(err)
@@ -107,9 +121,38 @@ func (b *testBroker) close() {
 	if err := b.store.Close(); err != nil {
 		b.t.Errorf("close store: %v", err)
 	}
+	if b.offloader != nil {
+		b.offloader.Close()
+		b.blocks.Close()
+	}
 	b.catalog.Close()
 	b.node.Close()
 	b.srv = nil
+}
+
+// openTier sets up the object tier of a tiered broker: the manifest
+// offloader (uploads) and the block cache (reads of evicted segments).
+func (b *testBroker) openTier(n *meta.Node, sopts *logstore.StoreOptions) {
+	t := b.t
+	t.Helper()
+	if b.objects == nil {
+		b.objects = tier.NewMemory()
+	}
+	blocks, err := cache.Open(cache.Options{Store: b.objects, BlockSize: 4 << 10, L1Bytes: 1 << 20, FetchTimeout: 5 * time.Second, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	so, err := logstore.NewSegmentObjects(b.objects, tier.RetryOptions{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := meta.NewManifestOffloader(meta.NewManifests(n), meta.ManifestOffloaderOptions{Logger: testLogger(), Objects: so,
+		RetryBackoff: time.Millisecond, MaxRetryBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.offloader, b.blocks = o, blocks
+	sopts.Offloader, sopts.Remote, sopts.RetentionCheckInterval = o, blocks, 50*time.Millisecond
 }
 
 // restart closes everything and opens it again on the same directory
