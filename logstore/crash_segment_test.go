@@ -1,20 +1,18 @@
 package logstore
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"strata/internal/crashtest"
 )
 
 // The kill -9 test. The test binary re-runs itself as a child process
@@ -85,50 +83,11 @@ func TestSegmentCrashKill9(t *testing.T) {
 	const rounds = 6
 	deadline := time.Now().Add(10 * time.Second)
 	for round := 0; round < rounds && time.Now().Before(deadline); round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSegmentCrashChild$", "-test.count=1", "-test.timeout=60s")
-		cmd.Env = append(os.Environ(), segCrashDirEnv+"="+dir, segCrashSeedEnv+"="+strconv.Itoa(round))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		started := make(chan struct{})
-		lines := make(chan []string)
-		go func() {
-			var got []string
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if len(got) == 0 {
-					close(started)
-				}
-				got = append(got, sc.Text())
-			}
-			if len(got) == 0 {
-				close(started)
-			}
-			lines <- got
-		}()
-		// Wait until the child is appending (open and recovery are done:
-		// slow under -race or on a loaded machine), then kill it at a
-		// random point of its append stream.
-		select {
-		case <-started:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("round %d: child did not start appending within 30s", round)
-		}
-		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		got := <-lines
-		_ = cmd.Wait()
-		if strings.Contains(stderr.String(), "append:") || strings.Contains(stderr.String(), "FAIL") {
-			t.Fatalf("round %d: child failed before the kill:\n%s", round, stderr.String())
-		}
+		// The child's open and recovery can be slow under -race; it is
+		// killed at a random point of its append stream.
+		got := crashtest.Kill(t, crashtest.Child{Test: "TestSegmentCrashChild", Env: []string{
+			segCrashDirEnv + "=" + dir, segCrashSeedEnv + "=" + strconv.Itoa(round),
+		}}, time.Duration(20+rng.IntN(300))*time.Millisecond, "append:")
 		n := 0
 		for _, line := range got {
 			var a segCrashAck
@@ -141,7 +100,7 @@ func TestSegmentCrashKill9(t *testing.T) {
 			n++
 		}
 		if n == 0 {
-			t.Fatalf("round %d: child acknowledged nothing (stderr: %s)", round, stderr.String())
+			t.Fatalf("round %d: child acknowledged nothing", round)
 		}
 
 		// Every acknowledged batch of every round so far must be there.

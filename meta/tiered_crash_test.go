@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,14 +8,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"strata/internal/crashtest"
 	"strata/logstore"
 	"strata/tier"
 )
@@ -113,48 +110,9 @@ func TestTieredCrashKill9(t *testing.T) {
 	var acks []ack
 	deadline := time.Now().Add(20 * time.Second)
 	for round := 0; round < 4 && time.Now().Before(deadline); round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestTieredCrashChild$", "-test.count=1", "-test.timeout=120s")
-		cmd.Env = append(os.Environ(), tieredCrashDirEnv+"="+dir, tieredCrashRaftEnv+"="+raftAddr, tieredCrashRoundEnv+"="+strconv.Itoa(round))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		started := make(chan struct{})
-		lines := make(chan []string)
-		go func() {
-			var got []string
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if len(got) == 0 {
-					close(started)
-				}
-				got = append(got, sc.Text())
-			}
-			if len(got) == 0 {
-				close(started)
-			}
-			lines <- got
-		}()
-		select {
-		case <-started:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("round %d: the child did not start appending:\n%s", round, stderr.String())
-		}
-		time.Sleep(time.Duration(150+rng.IntN(600)) * time.Millisecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		got := <-lines
-		_ = cmd.Wait()
-		if s := stderr.String(); strings.Contains(s, "append:") || strings.Contains(s, "retention:") || strings.Contains(s, "FAIL") {
-			t.Fatalf("round %d: the child failed before the kill:\n%s", round, s)
-		}
+		got := crashtest.Kill(t, crashtest.Child{Test: "TestTieredCrashChild", Env: []string{
+			tieredCrashDirEnv + "=" + dir, tieredCrashRaftEnv + "=" + raftAddr, tieredCrashRoundEnv + "=" + strconv.Itoa(round),
+		}}, time.Duration(150+rng.IntN(600))*time.Millisecond, "append:", "retention:")
 		for _, line := range got {
 			var a ack
 			var r, seq int
