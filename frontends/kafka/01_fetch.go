@@ -160,6 +160,7 @@ func handleFetch(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 	// Build the response: every item for a full fetch, the changed ones
 	// for an incremental fetch.
 	out := &fetchResponse{FetchResponse: resp}
+	var withData map[*sessionPart]bool
 	var lastTopic string
 	var lastID [16]byte
 	for i, it := range items {
@@ -192,9 +193,18 @@ func handleFetch(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 		ti := len(resp.Topics) - 1
 		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, fp)
 		out.reads[ti] = append(out.reads[ti], r.rr)
+		if r.rr != nil && sess != nil {
+			if withData == nil {
+				withData = map[*sessionPart]bool{}
+			}
+			withData[sp] = true
+		}
 		reads[i].rr = nil // owned by out now
 	}
 	releaseReads(reads)
+	if sess != nil && len(withData) > 0 {
+		sess.rotate(withData)
+	}
 	if incremental {
 		// A new session expects epoch 1 next (set at create).
 		sess.mu.epoch++

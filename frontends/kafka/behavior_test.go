@@ -466,3 +466,61 @@ func TestTieredTopicConsumedFromObjects(t *testing.T) {
 		b.restart()
 	}
 }
+
+// TestFetchSessionNoStarvation: with a session and a max_bytes that fits
+// one partition's batch, successive incremental fetches serve every
+// partition in turn (the session rotates partitions that returned data
+// to the end).
+func TestFetchSessionNoStarvation(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	ti, err := b.store.CreateTopic("rot", 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newFranz(t, b.addr, kgo.DefaultProduceTopic("rot"), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	for p := int32(0); p < 3; p++ {
+		for i := 0; i < 5; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: make([]byte, 500)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fetch := func(id, epoch int32, withParts bool) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes, req.SessionID, req.SessionEpoch = 1, id, epoch
+		if withParts {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic, rt.TopicID = "rot", ti.ID
+			for p := int32(0); p < 3; p++ {
+				rp := kmsg.NewFetchRequestTopicPartition()
+				rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	served := map[int32]bool{}
+	note := func(r *kmsg.FetchResponse) {
+		for _, tp := range r.Topics {
+			for _, p := range tp.Partitions {
+				if len(p.RecordBatches) > 0 {
+					served[p.Partition] = true
+				}
+			}
+		}
+	}
+	r := fetch(0, 0, true)
+	note(r)
+	for epoch := int32(1); epoch <= 2; epoch++ {
+		note(fetch(r.SessionID, epoch, false))
+	}
+	if len(served) != 3 {
+		t.Fatalf("partitions served over three fetches: %v", served)
+	}
+}

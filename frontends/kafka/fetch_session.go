@@ -188,3 +188,22 @@ func (s *fetchSession) forgetTopicID(id [16]byte, partitions []int32) {
 		}
 	}
 }
+
+// rotate moves the partitions that just returned records to the end of
+// the session's order, keeping the order within each group, so that when
+// max_bytes cuts a response short the partitions left out are read first
+// next time (Kafka does the same; a client cannot reorder a session).
+func (s *fetchSession) rotate(withData map[*sessionPart]bool) {
+	parts := make([]*sessionPart, 0, len(s.mu.parts))
+	for _, p := range s.mu.parts {
+		if !withData[p] {
+			parts = append(parts, p)
+		}
+	}
+	for _, p := range s.mu.parts {
+		if withData[p] {
+			parts = append(parts, p)
+		}
+	}
+	s.mu.parts = parts
+}
