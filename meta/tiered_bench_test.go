@@ -342,28 +342,6 @@ func setupTieredBench(b *testing.B) *tieredBench {
 	return tb
 }
 
-// readAllUntil reads [from, to) with reads of maxBytes.
-func readAllUntil(l *logstore.SegmentLog, from, to int64, maxBytes int) ([]byte, error) {
-	var out []byte
-	for off := from; off < to; {
-		r, err := l.Read(off, maxBytes)
-		if err != nil {
-			return nil, fmt.Errorf("read at %d: %w", off, err)
-		}
-		b, err := r.Bytes()
-		r.Close()
-		if err != nil {
-			return nil, err
-		}
-		if r.NextOffset <= off {
-			return nil, fmt.Errorf("read at %d made no progress", off)
-		}
-		out = append(out, b...)
-		off = r.NextOffset
-	}
-	return out, nil
-}
-
 // waitOffloadedB waits until tt-0 has at least n entries, all offloaded.
 func waitOffloadedB(b *testing.B, c *Manifests, n int) {
 	b.Helper()

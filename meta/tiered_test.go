@@ -102,10 +102,10 @@ func appendTiered(t *testing.T, l *logstore.SegmentLog, from, n int) {
 	}
 }
 
-// readAll reads [from, HW) with reads of maxBytes and returns the bytes.
-func readAll(l *logstore.SegmentLog, from int64, maxBytes int) ([]byte, error) {
+// readAllUntil reads [from, to) with reads of maxBytes.
+func readAllUntil(l *logstore.SegmentLog, from, to int64, maxBytes int) ([]byte, error) {
 	var out []byte
-	for off := from; off < l.HighWatermark(); {
+	for off := from; off < to; {
 		r, err := l.Read(off, maxBytes)
 		if err != nil {
 			return nil, fmt.Errorf("read at %d: %w", off, err)
@@ -122,6 +122,11 @@ func readAll(l *logstore.SegmentLog, from int64, maxBytes int) ([]byte, error) {
 		off = r.NextOffset
 	}
 	return out, nil
+}
+
+// readAll reads [from, HW) with reads of maxBytes and returns the bytes.
+func readAll(l *logstore.SegmentLog, from int64, maxBytes int) ([]byte, error) {
+	return readAllUntil(l, from, l.HighWatermark(), maxBytes)
 }
 
 // evictAll waits for every sealed segment to be offloaded, then runs
