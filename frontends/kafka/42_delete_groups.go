@@ -62,6 +62,7 @@ func (c *groupCoordinator) deleteGroup(ready bool, name string) int16 {
 	delete(c.mu.groups, name)
 	delete(c.mu.dirty, name)
 	c.mu.Unlock()
+	delete(c.written, name)
 
 	// The stored metadata may lag (written behind): store it empty first,
 	// as meta refuses to delete a group it thinks has members.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -23,7 +24,15 @@ import (
 // groupCoordinator runs consumer groups for a Server: the classic protocol
 // (JoinGroup, SyncGroup, Heartbeat, LeaveGroup; group_classic.go) and
 // KIP-848 (ConsumerGroupHeartbeat; group_consumer.go), plus offsets
-// (group_offsets.go). This node is the coordinator of every group.
+// (08_offset_commit.go, 09_offset_fetch.go, 47_offset_delete.go). This
+// node is the coordinator of every group.
+//
+// Files: group_coordinator.go (this: lifecycle, load, write-behind of
+// group metadata, states), group_classic.go, group_consumer.go (with the
+// "uniform" and "range" server assignors), group_store.go (the store
+// and topic lookup seams, an in-memory store), group_clock.go (timers on
+// a clock a test can fake), and one file per API key. The spec is
+// testdata/groups, run by group_spec_test.go on fake time.
 //
 // Invariants:
 //
@@ -32,17 +41,34 @@ import (
 //     stopped timer never runs.
 //  2. A request that must wait (JoinGroup in PreparingRebalance, SyncGroup
 //     in CompletingRebalance) parks a waiter; a waiter is answered exactly
-//     once, with mu held, by a non-blocking send on a buffered channel.
+//     once, with mu held, by a non-blocking send on a buffered channel. A
+//     parked member is alive: its session timer restarts when answered.
 //  3. Committed offsets are written to the store synchronously before
 //     OffsetCommit is answered; group metadata (membership, generation,
 //     assignments) is written behind by the persister, latest state wins.
 //     Group metadata written behind is for a restarted coordinator to
-//     reload, so that members can rejoin with their member ids.
+//     reload, so that members can carry on with their member ids.
 //  4. Lock order: storeMu before mu. storeMu serialises metadata writes
 //     (persister, DeleteGroups) so that a stale put never lands after a
 //     delete. No store call is made with mu held.
 //  5. Until the groups stored in meta are loaded, group requests are
 //     answered COORDINATOR_LOAD_IN_PROGRESS.
+//  6. A KIP-848 partition has at most one owner (consumerGroup.owners): a
+//     partition moves only after its owner confirmed the revocation.
+//
+// Non-obvious:
+//
+//   - A KIP-848 group is stored with Protocol "kip848:<assignor>" and each
+//     member's epochs and assignments as JSON in its Metadata; that is how
+//     a reload tells it from a classic group of protocol type "consumer".
+//   - An empty group's first rebalance waits InitialRebalanceDelay (Kafka's
+//     group.initial.rebalance.delay.ms), so that consumers starting
+//     together land in one generation instead of one rebalance each.
+//   - OffsetFetch of an unknown group answers -1 offsets, not an error, as
+//     Kafka does; OffsetCommit creates a "simple" group (no members) for
+//     a generation -1 commit.
+//   - Metadata identical to the last written (but for its time) is not
+//     written again: KIP-848 heartbeats mark their group dirty each time.
 type groupCoordinator struct {
 	srv    *Server
 	opts   GroupOptions
@@ -60,6 +86,8 @@ type groupCoordinator struct {
 	kick   chan struct{} // cap 1: wakes the persister (full: already awake)
 
 	storeMu sync.Mutex
+	// written is the metadata last written per group; storeMu guards it.
+	written map[string]meta.GroupMetadata
 	mu      struct {
 		sync.Mutex
 		closed bool
@@ -157,6 +185,7 @@ func newCoordinator(opts GroupOptions, log *slog.Logger, clk clock, store groupS
 	}
 	c.mu.groups = map[string]*group{}
 	c.mu.dirty = map[string]struct{}{}
+	c.written = map[string]meta.GroupMetadata{}
 	return c
 }
 
@@ -183,7 +212,7 @@ func (c *groupCoordinator) close() {
 	c.mu.Unlock()
 	close(c.done)
 	c.wg.Wait()
-	c.flush()
+	c.flush(true)
 }
 
 // randomMemberID is Kafka's member id form: client id, '-', a UUID.
@@ -406,7 +435,7 @@ func (c *groupCoordinator) persistLoop() {
 			return
 		case <-c.kick:
 		}
-		if c.flush() {
+		if c.flush(false) {
 			backoff = 50 * time.Millisecond
 			continue
 		}
@@ -422,8 +451,11 @@ func (c *groupCoordinator) persistLoop() {
 }
 
 // flush writes every dirty group's metadata and reports whether all writes
-// succeeded; failed ones stay dirty.
-func (c *groupCoordinator) flush() bool {
+// succeeded; failed ones stay dirty. Metadata equal to what was last
+// written (but for its time) is not written again: a KIP-848 heartbeat
+// marks its group dirty, and most change nothing. Each write gets
+// StoreTimeout; a flush at close gets one StoreTimeout for all of them.
+func (c *groupCoordinator) flush(closing bool) bool {
 	c.storeMu.Lock()
 	defer c.storeMu.Unlock()
 	c.mu.Lock()
@@ -435,9 +467,18 @@ func (c *groupCoordinator) flush() bool {
 	}
 	clear(c.mu.dirty)
 	c.mu.Unlock()
+	var all context.Context = context.Background()
+	if closing {
+		var cancel context.CancelFunc
+		all, cancel = c.storeCtx()
+		defer cancel()
+	}
 	ok := true
 	for _, md := range mds {
-		ctx, cancel := c.storeCtx()
+		if last, ok := c.written[md.Group]; ok && sameMetadata(last, md) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(all, c.opts.StoreTimeout)
 		err := c.store.PutGroup(ctx, md, nil)
 		cancel()
 		if err != nil {
@@ -448,9 +489,17 @@ func (c *groupCoordinator) flush() bool {
 			}
 			c.mu.Unlock()
 			ok = false
+			continue
 		}
+		c.written[md.Group] = md
 	}
 	return ok
+}
+
+// sameMetadata compares two writes of a group but for their time.
+func sameMetadata(a, b meta.GroupMetadata) bool {
+	a.StateTimeMs, b.StateTimeMs = 0, 0
+	return reflect.DeepEqual(a, b)
 }
 
 // kip848Protocol prefixes the stored Protocol of a KIP-848 group (then
@@ -514,14 +563,16 @@ func (c *groupCoordinator) loadLoop() {
 
 func (c *groupCoordinator) load() error {
 	ctx, cancel := c.storeCtx()
-	defer cancel()
 	sums, err := c.store.ListGroups(ctx)
+	cancel()
 	if err != nil {
 		return err
 	}
 	mds := make([]*meta.GroupMetadata, len(sums))
 	for i, s := range sums {
+		ctx, cancel := c.storeCtx()
 		md, ok, err := c.store.GetGroup(ctx, s.Group)
+		cancel()
 		if err != nil {
 			return err
 		}
