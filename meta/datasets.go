@@ -47,6 +47,10 @@ type DatasetShard struct {
 	Key   string `json:"key"`
 	Rows  int64  `json:"rows"`
 	Bytes int64  `json:"bytes"`
+	// Error, when not "", says why the registrar could not use the object
+	// (corrupt, missing, another schema); such a shard has no rows, and
+	// the rest of the dataset stays readable.
+	Error string `json:"error,omitempty"`
 }
 
 // Dataset is a registered dataset.
