@@ -318,8 +318,9 @@ func (g *group) addMember(m *member) {
 	}
 }
 
-// removeMember drops m: protocols, static mapping, timer, join count. It
-// does not start a rebalance.
+// removeMember drops m: protocols, static mapping, timer, join count; a
+// request it has parked is answered UNKNOWN_MEMBER_ID. It does not start
+// a rebalance.
 func (g *group) removeMember(m *member) {
 	for _, p := range m.protocols {
 		g.protocols[p.Name]--
@@ -333,8 +334,10 @@ func (g *group) removeMember(m *member) {
 		delete(g.staticMembers, m.instanceID)
 	}
 	m.t.stop()
-	if m.waiting != nil {
-		g.nJoining -= b2i(m.waiting.isJoin())
+	if w := m.waiting; w != nil {
+		m.waiting = nil
+		g.nJoining -= b2i(w.isJoin())
+		w.fail(kerr.UnknownMemberID.Code)
 	}
 }
 
@@ -501,9 +504,9 @@ func (g *group) completeRebalance() {
 	if len(votes) == 0 {
 		for _, m := range g.members {
 			w := m.waiting
+			m.waiting = nil
 			g.removeMember(m)
 			if w != nil {
-				m.waiting = nil
 				w.fail(kerr.InconsistentGroupProtocol.Code)
 			}
 		}
@@ -580,6 +583,9 @@ func (g *group) fillJoin(memberID string, resp *kmsg.JoinGroupResponse) {
 // and the group rebalances.
 func (g *group) heartbeatSeen(m *member) {
 	m.t.stop()
+	if m.waiting != nil {
+		return // parked: alive until answered (invariant 2)
+	}
 	m.t = g.c.after(time.Duration(m.sessionTimeoutMs)*time.Millisecond, func() {
 		if g.members[m.id] != m {
 			return
