@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	segkafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -644,5 +645,55 @@ func TestFranzKIP848RegexAndStatic(t *testing.T) {
 	r.checkNoDups()
 	if count("other") != 0 {
 		t.Fatalf("the regex consumer read %d records of a topic it does not match", count("other"))
+	}
+}
+
+// TestKafkaGoConsumerGroup reads with segmentio/kafka-go's group reader,
+// which speaks the oldest versions (JoinGroup v1/v2, SyncGroup v0/v1,
+// OffsetCommit v2, OffsetFetch v1): every record once, offsets committed
+// per message, and a second reader of the group starts after them.
+func TestKafkaGoConsumerGroup(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	const topic, parts = "kafkago-group", 3
+	createTopic(t, b.addr, topic, parts)
+	produceSpread(t, b.addr, topic, parts, 0, 30)
+	read := func(n int) []string {
+		t.Helper()
+		rd := segkafka.NewReader(segkafka.ReaderConfig{
+			Brokers: []string{b.addr}, GroupID: "g-kafkago", Topic: topic,
+			MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond,
+			HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
+			RebalanceTimeout: 6 * time.Second, StartOffset: segkafka.FirstOffset,
+		})
+		defer rd.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var got []string
+		for len(got) < n {
+			m, err := rd.ReadMessage(ctx) // commits the message (CommitInterval 0)
+			if err != nil {
+				t.Fatalf("kafka-go read %d of %d: %v", len(got), n, err)
+			}
+			got = append(got, fmt.Sprintf("%d/%d", m.Partition, m.Offset))
+		}
+		return got
+	}
+	first := read(30)
+	slices.Sort(first)
+	if len(slices.Compact(first)) != 30 {
+		t.Fatalf("kafka-go read duplicates: %v", first)
+	}
+	offs := committed(t, b.addr, "g-kafkago", topic)
+	for p := int32(0); p < parts; p++ {
+		if offs[p] != 10 {
+			t.Fatalf("kafka-go committed %v, want 10 on every partition", offs)
+		}
+	}
+	produceSpread(t, b.addr, topic, parts, 30, 3)
+	second := read(3)
+	slices.Sort(second)
+	if want := []string{"0/10", "1/10", "2/10"}; !slices.Equal(second, want) {
+		t.Fatalf("second reader read %v, want %v", second, want)
 	}
 }
