@@ -190,7 +190,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			continue
 		}
 		if l.key == keyKafkaAddr {
-			kafkaSrv, err = kafka.NewServer(kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir, ShutdownTimeout: cfg.ShutdownTimeout})
+			kafkaSrv, err = kafka.NewServer(kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir,
+				ShutdownTimeout: cfg.ShutdownTimeout, Registerer: reg})
 			if err == nil {
 				_, err = kafkaSrv.Listen(l.addr)
 			}

@@ -113,6 +113,7 @@ func (s *Server) producePartition(rc *reqCtx, t tp, records []byte, p *kmsg.Prod
 	}
 	s.producerAppended(t, headers, res)
 	s.notify.signal(t)
+	s.metrics.produced.Add(float64(len(records)))
 	p.BaseOffset = res.BaseOffset
 	p.LogStartOffset = l.LogStartOffset()
 }

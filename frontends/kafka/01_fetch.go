@@ -193,6 +193,9 @@ func handleFetch(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 		ti := len(resp.Topics) - 1
 		resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, fp)
 		out.reads[ti] = append(out.reads[ti], r.rr)
+		if r.rr != nil {
+			s.metrics.fetched.Add(float64(r.rr.Size()))
+		}
 		if r.rr != nil && sess != nil {
 			if withData == nil {
 				withData = map[*sessionPart]bool{}

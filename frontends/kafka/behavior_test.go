@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -522,5 +523,64 @@ func TestFetchSessionNoStarvation(t *testing.T) {
 	}
 	if len(served) != 3 {
 		t.Fatalf("partitions served over three fetches: %v", served)
+	}
+}
+
+// TestIdleConnectionClosed: a connection that sends nothing for
+// IdleTimeout is closed; one in a long poll longer than that is not.
+func TestIdleConnectionClosed(t *testing.T) {
+	b := startBroker(t, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
+	ti, err := b.store.CreateTopic("idle", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := dialRaw(t, b.addr)
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = 800, 1, 1<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "idle", ti.ID
+	rt.Partitions = append(rt.Partitions, kmsg.FetchRequestTopicPartition{PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1, LastFetchedEpoch: -1, LogStartOffset: -1})
+	req.Topics = append(req.Topics, rt)
+	busy.request(req, 12, 1)
+	idle := dialRaw(t, b.addr)
+	start := time.Now()
+	if _, _, err := idle.response(false); err == nil || time.Since(start) > 3*time.Second {
+		t.Fatalf("idle connection: %v after %v", err, time.Since(start))
+	}
+	if corr, _, err := busy.response(true); err != nil || corr != 1 {
+		t.Fatalf("long poll past the idle timeout: corr %d, %v", corr, err)
+	}
+}
+
+// TestMetrics: the frontend's metrics count requests, connections and bytes.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := startBroker(t, func(o *Options) { o.Registerer = reg })
+	ctx := ctxT(t, 20*time.Second)
+	cl := newFranz(t, b.addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("m"))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("metric")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	consumeN(t, b.addr, "m", 1)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "api" && l.GetValue() != "Produce" {
+					v = 0
+				}
+			}
+			got[mf.GetName()] += v
+		}
+	}
+	for _, name := range []string{"strata_kafka_requests_total", "strata_kafka_connections_accepted_total", "strata_kafka_produce_bytes_total", "strata_kafka_fetch_bytes_total"} {
+		if got[name] <= 0 {
+			t.Errorf("%s = %v", name, got[name])
+		}
 	}
 }

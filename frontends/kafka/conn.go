@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"sync/atomic"
@@ -74,6 +75,8 @@ func (s *Server) startConn(nc net.Conn) {
 	}
 	s.mu.conns[c] = struct{}{}
 	s.mu.Unlock()
+	s.metrics.accepted.Inc()
+	s.metrics.connections.Inc()
 	s.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
@@ -89,6 +92,7 @@ func (c *conn) stopReading() {
 func (c *conn) readLoop() {
 	defer c.srv.wg.Done()
 	defer func() {
+		c.srv.metrics.connections.Dec()
 		c.cancel()
 		close(c.out)
 		c.srv.mu.Lock()
@@ -98,6 +102,14 @@ func (c *conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 16<<10)
 	var sizeBuf [4]byte
 	for {
+		// Idle timeout: the next request must start within IdleTimeout
+		// (a long poll in hand does not count: the deadline is set after
+		// it is answered). stopReading's deadline is never overwritten:
+		// stopping is checked after each reset.
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		if c.stopping.Load() {
+			return
+		}
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			c.readEnded(err, true)
 			return
@@ -105,6 +117,7 @@ func (c *conn) readLoop() {
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 		if err := checkFrameSize(size, c.srv.opts.MaxFrameBytes); err != nil && !c.rawSASLSize(size) {
 			c.log.Warn("kafka: closing connection", "reason", err)
+			c.srv.metrics.closedBad.Inc()
 			return
 		}
 		// A new buffer per frame: a produced batch may be kept by
@@ -121,6 +134,7 @@ func (c *conn) readLoop() {
 		}
 		if err := handle(frame); err != nil {
 			c.log.Warn("kafka: closing connection", "reason", err)
+			c.srv.metrics.closedBad.Inc()
 			return
 		}
 		if c.dead.Load() {
@@ -136,6 +150,8 @@ func (c *conn) readEnded(err error, atBoundary bool) {
 	case c.stopping.Load():
 	case atBoundary && errors.Is(err, io.EOF):
 	case errors.Is(err, net.ErrClosed), c.dead.Load():
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info("kafka: closing idle connection", "idle_timeout", c.srv.opts.IdleTimeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		c.log.Info("kafka: connection closed mid-frame")
 	default:
@@ -184,6 +200,8 @@ func (s *Server) dispatch(ctx context.Context, info *connInfo, log *slog.Logger,
 		return nil, 0, err
 	}
 	rc := &reqCtx{ctx: ctx, srv: s, conn: info, key: h.key, version: h.version, correlationID: h.correlationID, clientID: h.clientID}
+	start := time.Now()
+	defer func() { s.metrics.request(h.key, time.Since(start).Seconds()) }()
 	resp, err := serveRecovered(log, hd, rc, req)
 	if err != nil || resp == nil {
 		return nil, 0, err

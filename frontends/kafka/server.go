@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"strata/logstore"
 	"strata/meta"
 )
@@ -25,6 +27,7 @@ const (
 	DefaultMaxFetchSessions = 1000 // Kafka's max.incremental.fetch.session.cache.slots
 	DefaultMaxFetchWait     = 30 * time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultIdleTimeout      = 10 * time.Minute // Kafka's connections.max.idle.ms
 	DefaultClusterID        = "strata"
 	defaultBrokerID         = 1
 )
@@ -77,6 +80,12 @@ type Options struct {
 	// ShutdownTimeout bounds how long Close waits for connections to
 	// finish their in-flight requests before it closes them.
 	ShutdownTimeout time.Duration
+	// IdleTimeout closes a connection that sends no request for this
+	// long (Kafka's connections.max.idle.ms); a connection waiting on its
+	// own request (a long poll) is not idle.
+	IdleTimeout time.Duration
+	// Registerer, if set, receives the frontend's metrics (strata_kafka_*).
+	Registerer prometheus.Registerer
 
 	// Security: SASL, the TLS listener and ACLs (sasl.go, tls.go,
 	// authz.go). The zero value allows anonymous access from loopback
@@ -133,6 +142,9 @@ func (o *Options) EnsureDefaults() {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 }
 
 // Validate reports options that cannot work.
@@ -152,8 +164,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("kafka: Options.ResponseQueue %d is below 1", o.ResponseQueue)
 	case o.MaxFetchSessions < 0:
 		return fmt.Errorf("kafka: Options.MaxFetchSessions %d is negative", o.MaxFetchSessions)
-	case o.MaxFetchWait < 0 || o.ShutdownTimeout < 0:
-		return errors.New("kafka: Options.MaxFetchWait and ShutdownTimeout must not be negative")
+	case o.MaxFetchWait < 0 || o.ShutdownTimeout < 0 || o.IdleTimeout < 0:
+		return errors.New("kafka: Options.MaxFetchWait, ShutdownTimeout and IdleTimeout must not be negative")
 	}
 	if err := o.Security.validate(); err != nil {
 		return err
@@ -201,6 +213,7 @@ type Server struct {
 	notify   *notifier
 	sessions *fetchSessions
 	topicIDs *topicIDCache
+	metrics  *serverMetrics
 	// sec holds authentication and ACL state (sasl.go, authz.go).
 	sec *security
 
@@ -228,6 +241,10 @@ func NewServer(opts Options) (*Server, error) {
 	s.notify = newNotifier()
 	s.sessions = newFetchSessions(opts.MaxFetchSessions)
 	s.topicIDs = newTopicIDCache(opts.Store)
+	s.metrics = newServerMetrics(s)
+	if err := s.metrics.register(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("kafka: register metrics: %w", err)
+	}
 	s.sec = newSecurity(s)
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})
@@ -377,5 +394,6 @@ func (s *Server) Close() error {
 	}
 	s.txns.close()
 	s.groups.close()
+	s.metrics.unregister(s.opts.Registerer)
 	return nil
 }
