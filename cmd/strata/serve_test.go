@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -188,6 +189,8 @@ func TestServeKill9KeepsAcknowledgedTopics(t *testing.T) {
 		acked := map[string]bool{} // name -> exists, per acknowledged responses
 		stop := make(chan struct{})
 		done := make(chan struct{})
+		firstAck := make(chan struct{}) // closed at the first acknowledged create
+		var ackOnce sync.Once
 		go func() {
 			defer close(done)
 			client := &http.Client{Timeout: 5 * time.Second}
@@ -205,6 +208,7 @@ func TestServeKill9KeepsAcknowledgedTopics(t *testing.T) {
 				}
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusCreated {
+					ackOnce.Do(func() { close(firstAck) })
 					acked[name] = true
 				}
 				if i%3 == 0 {
@@ -223,7 +227,15 @@ func TestServeKill9KeepsAcknowledgedTopics(t *testing.T) {
 				}
 			}
 		}()
-		time.Sleep(time.Duration(100+100*round) * time.Millisecond)
+		// Kill at a point that varies by round, after the first
+		// acknowledged create (a loaded machine may take a while to get
+		// there, and a kill before it would prove nothing).
+		select {
+		case <-firstAck:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: no create was acknowledged within 30 s", round)
+		}
+		time.Sleep(time.Duration(50+100*round) * time.Millisecond)
 		if err := srv.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
