@@ -421,6 +421,34 @@ func TestTxnRawFencing(t *testing.T) {
 	if len(txnDesc) != 1 || txnDesc[0].State != "Empty" || txnDesc[0].ProducerEpoch != epoch2 {
 		t.Fatalf("stored transactions %+v", txnDesc)
 	}
+
+	// DescribeTransactions and ListTransactions see an open transaction.
+	add = kmsg.NewPtrAddPartitionsToTxnRequest() // the client rewrote the last one into its v4 form
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch2
+	add.Topics = append(add.Topics, at)
+	if aresp, err := add.RequestWith(context.Background(), cl); err != nil || aresp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, aresp)
+	}
+	dreq := kmsg.NewPtrDescribeTransactionsRequest()
+	dreq.TransactionalIDs = []string{id, "nope"}
+	dresp, err := dreq.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dresp.TransactionStates
+	if len(d) != 2 || d[0].State != "Ongoing" || d[0].ProducerID != pid || d[0].ProducerEpoch != epoch2 || d[0].StartTimestamp < 0 ||
+		len(d[0].Topics) != 1 || d[0].Topics[0].Topic != "fence" || d[1].ErrorCode != kerr.TransactionalIDNotFound.Code {
+		t.Fatalf("DescribeTransactions: %+v", d)
+	}
+	lreq := kmsg.NewPtrListTransactionsRequest()
+	lreq.StateFilters = []string{"Ongoing", "Bogus"}
+	lresp, err := lreq.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lresp.TransactionStates) != 1 || lresp.TransactionStates[0].TransactionalID != id || len(lresp.UnknownStateFilters) != 1 {
+		t.Fatalf("ListTransactions: %+v", lresp)
+	}
 }
 
 // TestFranzGroupTransactSession: exactly-once consume-transform-produce
