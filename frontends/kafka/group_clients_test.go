@@ -451,14 +451,33 @@ func TestGroupOffsetsSurviveRestart(t *testing.T) {
 	}
 }
 
-// saramaHandler counts what a sarama group member consumes and marks it.
+// saramaHandler counts what a sarama group member consumes, marks it,
+// and records the partitions of its current claims.
 type saramaHandler struct {
-	mu   *sync.Mutex
-	seen map[string]int
+	name   string
+	mu     *sync.Mutex
+	seen   map[string]int
+	claims map[string]int // member -> partitions claimed this session
 }
 
-func (saramaHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (saramaHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h saramaHandler) Setup(s sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, ps := range s.Claims() {
+		n += len(ps)
+	}
+	h.claims[h.name] = n
+	return nil
+}
+
+func (h saramaHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.claims, h.name)
+	return nil
+}
+
 func (h saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	for m := range c.Messages() {
 		h.mu.Lock()
@@ -469,54 +488,85 @@ func (h saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 	return nil
 }
 
-// TestSaramaConsumerGroup runs two sarama group members over six
-// partitions: every record is consumed once and the offsets committed.
+// TestSaramaConsumerGroup runs three sarama group members (eager range)
+// over six partitions, stops one, and checks the other two take its
+// partitions: every record consumed once, the offsets committed.
 func TestSaramaConsumerGroup(t *testing.T) {
 	b := startBroker(t)
 	fastGroups(b)
 	const topic, parts = "sarama-group", 6
 	createTopic(t, b.addr, topic, parts)
-	produceSpread(t, b.addr, topic, parts, 0, 120)
 
 	var mu sync.Mutex
 	seen := map[string]int{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	var groups []sarama.ConsumerGroup
-	for i := 0; i < 2; i++ {
+	claims := map[string]int{}
+	type member struct {
+		g      sarama.ConsumerGroup
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	start := func(name string) *member {
 		cfg := sarama.NewConfig()
 		cfg.Version = sarama.V3_6_0_0
-		cfg.ClientID = fmt.Sprintf("sarama-%d", i)
+		cfg.ClientID = name
 		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 		cfg.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
 		cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
 		cfg.Consumer.Group.Session.Timeout = 6 * time.Second
+		cfg.Consumer.Group.Rebalance.Timeout = 6 * time.Second
 		g, err := sarama.NewConsumerGroup([]string{b.addr}, "g-sarama", cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		groups = append(groups, g)
-		wg.Add(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		m := &member{g: g, cancel: cancel, done: make(chan struct{})}
 		go func() {
-			defer wg.Done()
+			defer close(m.done)
 			for ctx.Err() == nil {
-				if err := g.Consume(ctx, []string{topic}, saramaHandler{&mu, seen}); err != nil && ctx.Err() == nil {
+				if err := g.Consume(ctx, []string{topic}, saramaHandler{name, &mu, seen, claims}); err != nil && ctx.Err() == nil {
 					t.Errorf("sarama consume: %v", err)
 					return
 				}
 			}
 		}()
+		return m
 	}
-	waitFor(t, 30*time.Second, func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(seen) != 120 {
-			return fmt.Sprintf("sarama consumed %d of 120", len(seen))
+	stop := func(m *member) {
+		m.cancel()
+		<-m.done
+		if err := m.g.Close(); err != nil {
+			t.Fatal(err)
 		}
-		return ""
-	})
-	// Both members hold partitions.
+	}
+	waitClaims := func(want map[string]int) {
+		waitFor(t, 30*time.Second, func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			if !maps.Equal(claims, want) {
+				return fmt.Sprintf("claims %v, want %v", claims, want)
+			}
+			return ""
+		})
+	}
+	waitSeen := func(n int) {
+		waitFor(t, 30*time.Second, func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != n {
+				return fmt.Sprintf("sarama consumed %d of %d", len(seen), n)
+			}
+			return ""
+		})
+	}
+	m1, m2, m3 := start("s1"), start("s2"), start("s3")
+	waitClaims(map[string]int{"s1": 2, "s2": 2, "s3": 2})
+	produceSpread(t, b.addr, topic, parts, 0, 120)
+	waitSeen(120)
+	stop(m3) // sarama commits what it marked when its session ends
+	waitClaims(map[string]int{"s1": 3, "s2": 3})
+	produceSpread(t, b.addr, topic, parts, 120, 120)
+	waitSeen(240)
+
 	adm := kadm.NewClient(newFranz(t, b.addr))
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
@@ -527,14 +577,8 @@ func TestSaramaConsumerGroup(t *testing.T) {
 	if d := described["g-sarama"]; d.State != "Stable" || len(d.Members) != 2 {
 		t.Fatalf("sarama group: state %s, %d members", d.State, len(d.Members))
 	}
-	time.Sleep(300 * time.Millisecond) // an autocommit interval
-	cancel()
-	wg.Wait()
-	for _, g := range groups {
-		if err := g.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stop(m1)
+	stop(m2)
 	mu.Lock()
 	for k, n := range seen {
 		if n != 1 {
@@ -544,8 +588,8 @@ func TestSaramaConsumerGroup(t *testing.T) {
 	mu.Unlock()
 	offs := committed(t, b.addr, "g-sarama", topic)
 	for p := int32(0); p < parts; p++ {
-		if offs[p] != 20 {
-			t.Fatalf("sarama committed %v, want 20 on every partition", offs)
+		if offs[p] != 40 {
+			t.Fatalf("sarama committed %v, want 40 on every partition", offs)
 		}
 	}
 }
