@@ -59,6 +59,9 @@ type scramServer struct {
 	lookup scramLookup
 	// secret makes the fake credential of an unknown user stable.
 	secret []byte
+	// serverNonce makes the server's half of the nonce; nil =
+	// rand.Text() (tests fix it to check RFC 7677's example).
+	serverNonce func() string
 
 	state           int // 0 = want client-first, 1 = want client-final, 2 = done
 	gs2Header       string
@@ -232,7 +235,11 @@ func (s *scramServer) clientFirst(msg string) ([]byte, error) {
 	if !ok {
 		s.cred = s.fakeCredential(m.user)
 	}
-	s.nonce = m.nonce + rand.Text()
+	sn := rand.Text
+	if s.serverNonce != nil {
+		sn = s.serverNonce
+	}
+	s.nonce = m.nonce + sn()
 	s.serverFirst = "r=" + s.nonce + ",s=" + base64.StdEncoding.EncodeToString(s.cred.Salt) + ",i=" + strconv.Itoa(s.cred.Iterations)
 	return []byte(s.serverFirst), nil
 }
