@@ -140,6 +140,9 @@ type txnEntry struct {
 		epoch int16
 		state string
 		parts map[tp]bool
+		// offsetGroups are the groups whose offsets the transaction
+		// holds (OffsetFetch require_stable).
+		offsetGroups []string
 	}
 }
 
@@ -248,6 +251,12 @@ func (c *txnCoordinator) publishLocked(e *txnEntry) {
 		delete(c.mu.byPID, e.pub.pid)
 	}
 	e.pub.pid, e.pub.epoch, e.pub.state = e.m.ProducerID, e.m.ProducerEpoch, e.m.State
+	e.pub.offsetGroups = e.pub.offsetGroups[:0]
+	for _, o := range e.m.Offsets {
+		if !slices.Contains(e.pub.offsetGroups, o.Group) {
+			e.pub.offsetGroups = append(e.pub.offsetGroups, o.Group)
+		}
+	}
 	e.pub.parts = make(map[tp]bool, len(e.m.Partitions))
 	for _, p := range e.m.Partitions {
 		e.pub.parts[tp{p.Topic, p.Partition}] = true
@@ -594,18 +603,9 @@ func (c *txnCoordinator) commitOffsets(req *kmsg.TxnOffsetCommitRequest, offsets
 // group (for OffsetFetch's require_stable, KIP-447).
 func (c *txnCoordinator) hasPendingOffsets(group string) bool {
 	c.mu.Lock()
-	entries := make([]*txnEntry, 0, len(c.mu.txns))
+	defer c.mu.Unlock()
 	for _, e := range c.mu.txns {
-		if e.pub.state == meta.TxnOngoing || e.pub.state == meta.TxnPrepareCommit {
-			entries = append(entries, e)
-		}
-	}
-	c.mu.Unlock()
-	for _, e := range entries {
-		e.mu.Lock()
-		has := slices.ContainsFunc(e.m.Offsets, func(o meta.TxnOffset) bool { return o.Group == group })
-		e.mu.Unlock()
-		if has {
+		if slices.Contains(e.pub.offsetGroups, group) {
 			return true
 		}
 	}

@@ -130,6 +130,9 @@ func TestIdempotentSequences(t *testing.T) {
 	})
 	b.restart()
 	cl = newFranz(t, b.addr)
+	if pid3, _ := initProducerID(t, cl, nil, 0); pid3 == pid || pid3 == pid2 {
+		t.Fatalf("producer id %d handed out again after a restart", pid3)
+	}
 	run([]step{
 		{"retry of the second after a restart", pid, epoch, 2, 3, 0, 2},
 		{"gap after a restart", pid, epoch, 6, 1, kerr.OutOfOrderSequenceNumber.Code, -1},
@@ -540,5 +543,77 @@ func TestFranzGroupTransactSession(t *testing.T) {
 	}
 	if len(out) != n {
 		t.Fatalf("output holds %d records, want %d", len(out), n)
+	}
+}
+
+// TestTxnSurvivesRestart: a transaction open across a broker restart is
+// still open after it (the coordinator reloads it from meta, the
+// partition's open transaction is rebuilt from the log); its producer
+// goes on and commits, and both halves are visible to read_committed. A
+// second transaction open across a restart is aborted when a new producer
+// takes the transactional id.
+func TestTxnSurvivesRestart(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "txr", 1)
+	cl := newFranz(t, b.addr)
+	id := "txr-1"
+	pid, epoch := initProducerID(t, cl, &id, 60000)
+	addPart := func(cl *kgo.Client, epoch int16) {
+		t.Helper()
+		add := kmsg.NewPtrAddPartitionsToTxnRequest()
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch
+		at := kmsg.NewAddPartitionsToTxnRequestTopic()
+		at.Topic, at.Partitions = "txr", []int32{0}
+		add.Topics = append(add.Topics, at)
+		resp, err := add.RequestWith(context.Background(), cl)
+		if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("AddPartitionsToTxn: %v %+v", err, resp)
+		}
+	}
+	endTxn := func(cl *kgo.Client, epoch int16, commit bool) {
+		t.Helper()
+		end := kmsg.NewPtrEndTxnRequest()
+		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = id, pid, epoch, commit
+		resp, err := end.RequestWith(context.Background(), cl)
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("EndTxn: %v, %v", err, kerr.ErrorForCode(resp.ErrorCode))
+		}
+	}
+	addPart(cl, epoch)
+	if code, _ := rawProduce(t, cl, "txr", producerBatch(pid, epoch, 0, 2, true), &id); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	b.restart()
+	cl = newFranz(t, b.addr)
+	l, _ := b.store.Partition("txr", 0)
+	if lso := b.srv.lastStableOffset(tp{"txr", 0}, l.HighWatermark()); lso != 0 {
+		t.Fatalf("after a restart the open transaction's LSO is %d, want 0", lso)
+	}
+	if code, off := rawProduce(t, cl, "txr", producerBatch(pid, epoch, 0, 2, true), &id); code != 0 || off != 0 {
+		t.Fatalf("retry after a restart: %v at %d, want success at 0", kerr.ErrorForCode(code), off)
+	}
+	if code, _ := rawProduce(t, cl, "txr", producerBatch(pid, epoch, 2, 2, true), &id); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	endTxn(cl, epoch, true)
+	if got := consumeAll(t, b.addr, "txr", 4, kgo.FetchIsolationLevel(kgo.ReadCommitted())); len(got) != 4 {
+		t.Fatalf("read_committed %d records, want 4", len(got))
+	}
+
+	addPart(cl, epoch)
+	if code, _ := rawProduce(t, cl, "txr", producerBatch(pid, epoch, 4, 3, true), &id); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	b.restart()
+	cl = newFranz(t, b.addr)
+	if _, epoch2 := initProducerID(t, cl, &id, 60000); epoch2 <= epoch {
+		t.Fatalf("re-init after a restart: epoch %d, want above %d", epoch2, epoch)
+	}
+	l, _ = b.store.Partition("txr", 0)
+	if lso, hw := b.srv.lastStableOffset(tp{"txr", 0}, l.HighWatermark()), l.HighWatermark(); lso != hw {
+		t.Fatalf("the fenced transaction is open: LSO %d, HW %d", lso, hw)
+	}
+	if got := consumeAll(t, b.addr, "txr", 4, kgo.FetchIsolationLevel(kgo.ReadCommitted())); len(got) != 4 {
+		t.Fatalf("read_committed %d records after the abort, want 4", len(got))
 	}
 }
