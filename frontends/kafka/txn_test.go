@@ -617,3 +617,92 @@ func TestTxnSurvivesRestart(t *testing.T) {
 		t.Fatalf("read_committed %d records after the abort, want 4", len(got))
 	}
 }
+
+// TestFranzTransactionsConnectionDrops: a transactional franz-go producer
+// behind a proxy that keeps cutting connections. Each transaction that
+// EndTransaction reports committed is in the read_committed output
+// exactly once; nothing of the others is.
+func TestFranzTransactionsConnectionDrops(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "txd", 2)
+	px, err := faultproxy.New(b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	host, port, _ := splitHostPort(px.Addr())
+	b.srv.mu.Lock()
+	b.srv.mu.host, b.srv.mu.port = host, port
+	b.srv.mu.Unlock()
+	cl := newFranz(t, px.Addr(), kgo.TransactionalID("txd-1"), kgo.DefaultProduceTopic("txd"),
+		kgo.RecordRetries(1000), kgo.RequestRetries(1000), kgo.RetryBackoffFn(func(int) time.Duration { return 5 * time.Millisecond }))
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(7 * time.Millisecond):
+				px.CutAll()
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	committed := map[string]bool{}
+	var commits, aborts int
+	for txn := 0; txn < 40 && ctx.Err() == nil; txn++ {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 50 {
+			cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "t%d-%d", txn, i)}, nil)
+		}
+		ferr := cl.Flush(ctx)
+		end := kgo.TryCommit
+		if ferr != nil || txn%5 == 4 {
+			end = kgo.TryAbort
+		}
+		err := cl.EndTransaction(ctx, end)
+		switch {
+		case err == nil && end == kgo.TryCommit:
+			commits++
+			for i := range 50 {
+				committed[fmt.Sprintf("t%d-%d", txn, i)] = true
+			}
+		case err == nil:
+			aborts++
+		default:
+			// An abortable error: abort, as franz-go's docs say.
+			aborts++
+			if err := cl.AbortBufferedRecords(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				t.Fatalf("abort after %v: %v", err, err)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if err := px.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d committed, %d aborted transactions, %d connections, %d duplicates", commits, aborts, px.Accepted(), b.srv.producers.duplicates.Load())
+	got := consumeAll(t, b.addr, "txd", len(committed), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	seen := map[string]bool{}
+	for _, r := range got {
+		v := string(r.Value)
+		if seen[v] || !committed[v] {
+			t.Fatalf("record %s: seen before %v, committed %v", v, seen[v], committed[v])
+		}
+		seen[v] = true
+	}
+	if len(seen) != len(committed) {
+		t.Fatalf("read %d records, %d committed", len(seen), len(committed))
+	}
+}
