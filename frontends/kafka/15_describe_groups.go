@@ -30,6 +30,9 @@ const groupOps = 1<<3 | 1<<6 | 1<<8
 func (c *groupCoordinator) describeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	ready := c.ready()
+	if ready {
+		c.adoptStored(req.Groups)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, name := range req.Groups {

@@ -19,6 +19,9 @@ func init() {
 func serveListGroups(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ListGroupsRequest)
 	c := rc.srv.groups
+	if c.ready() {
+		c.adoptAllStored()
+	}
 	return c.locked(req, func() kmsg.Response { return c.listGroups(req) }), nil
 }
 

@@ -24,6 +24,9 @@ func serveDeleteGroups(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 func (c *groupCoordinator) deleteGroups(req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	ready := c.ready()
+	if ready {
+		c.adoptStored(req.Groups)
+	}
 	c.storeMu.Lock()
 	defer c.storeMu.Unlock()
 	for _, name := range req.Groups {

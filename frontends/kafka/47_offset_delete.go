@@ -31,6 +31,7 @@ func (c *groupCoordinator) deleteOffsets(req *kmsg.OffsetDeleteRequest) kmsg.Res
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp
 	}
+	c.adoptStored([]string{req.Group})
 	c.mu.Lock()
 	g := c.mu.groups[req.Group]
 	var subscribed map[string]struct{}

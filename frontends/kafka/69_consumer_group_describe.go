@@ -21,6 +21,9 @@ func serveConsumerGroupDescribe(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, e
 func (c *groupCoordinator) describeConsumerGroups(req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	ready := c.ready()
+	if ready {
+		c.adoptStored(req.Groups)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, name := range req.Groups {

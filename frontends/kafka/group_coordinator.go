@@ -692,3 +692,63 @@ func (c *groupCoordinator) validateTxnOffsetCommit(group, memberID, instanceID s
 	}
 	return 0
 }
+
+// adoptStored brings groups that the store holds but this coordinator
+// does not into memory: groups whose only trace is offsets committed
+// around it (the transaction coordinator commits a transaction's offsets
+// to the store directly). DescribeGroups, ListGroups, DeleteGroups and
+// OffsetDelete call it so that they see every group the store has. A
+// store failure leaves the group out. No lock held.
+func (c *groupCoordinator) adoptStored(names []string) {
+	c.mu.Lock()
+	var missing []string
+	for _, n := range names {
+		if n != "" && c.mu.groups[n] == nil {
+			missing = append(missing, n)
+		}
+	}
+	c.mu.Unlock()
+	if len(missing) == 0 {
+		return
+	}
+	// storeMu: a group DeleteGroups is deleting is not adopted back.
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	for _, name := range missing {
+		ctx, cancel := c.storeCtx()
+		md, ok, err := c.store.GetGroup(ctx, name)
+		if err == nil && !ok {
+			var offs []meta.CommittedOffset
+			offs, err = c.store.FetchOffsets(ctx, name, nil)
+			ok = len(offs) > 0
+		}
+		cancel()
+		if err != nil || !ok {
+			continue
+		}
+		c.mu.Lock()
+		if !c.mu.closed && c.mu.groups[name] == nil {
+			g := c.newGroup(name)
+			if md.Group == name {
+				g.restore(md)
+			}
+			c.mu.groups[name] = g
+		}
+		c.mu.Unlock()
+	}
+}
+
+// adoptAllStored is adoptStored for every group the store lists.
+func (c *groupCoordinator) adoptAllStored() {
+	ctx, cancel := c.storeCtx()
+	sums, err := c.store.ListGroups(ctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	names := make([]string, len(sums))
+	for i, s := range sums {
+		names[i] = s.Group
+	}
+	c.adoptStored(names)
+}

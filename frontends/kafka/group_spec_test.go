@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"strata/meta"
 )
 
 // TestGroupSpec runs the group coordinator's spec in testdata/groups:
@@ -32,6 +35,7 @@ import (
 //	commit group=G [member=M] [gen=N] offsets=t:p=o,... [v=N]
 //	fetch group=G [topics=t:p,p;t2:p] [v=N] [member=M epoch=N]
 //	offset-delete group=G partitions=t:p,...
+//	store-commit group=G offsets=t:p=o,...   (straight to the store, as transactions commit)
 //	advance D
 //	describe group=G | list [states=..] [types=..] | delete groups=G,...
 //	cghb id=ID group=G member=M epoch=N [topics=t,...] [regex=R] [assignor=A] [owned=t:p,p;...|nil] [instance=I] [rebalance=D]
@@ -321,6 +325,21 @@ func (s *spec) run(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		s.immediate(&out, "fetch", s.c.fetchOffsets(req))
+	case "store-commit":
+		// Offsets committed to the store behind the coordinator's back,
+		// as the transaction coordinator does.
+		var offs []meta.OffsetCommit
+		for _, o := range a.list("offsets", "") {
+			tp, off, _ := strings.Cut(o, "=")
+			topic, p, _ := strings.Cut(tp, ":")
+			pi, _ := strconv.Atoi(p)
+			oi, _ := strconv.Atoi(off)
+			offs = append(offs, meta.OffsetCommit{Topic: topic, Partition: int32(pi), Offset: int64(oi)})
+		}
+		if err := s.store.CommitOffsets(context.Background(), a.str("group", "g"), nil, 0, offs); err != nil {
+			t.Fatal(err)
+		}
+		return "ok"
 	case "offset-delete":
 		req := kmsg.NewPtrOffsetDeleteRequest()
 		req.Group = a.str("group", "g")
