@@ -79,8 +79,6 @@ func handleFetch(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 		name, id, known := rt.Topic, rt.TopicID, true
 		if req.Version >= 13 {
 			name, known = s.topicIDs.name(rt.TopicID)
-		} else if ti, err := s.store.Topic(name); err == nil {
-			id = ti.ID
 		}
 		allowed := s.authorize(rc, aclRead, name)
 		for _, rp := range rt.Partitions {

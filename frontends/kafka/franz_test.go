@@ -239,3 +239,51 @@ func TestFranzAdmin(t *testing.T) {
 		t.Fatal("topic still there after delete")
 	}
 }
+
+// TestFranzEveryEngine produces and consumes through each storage mode
+// and engine (memory and lite return their batches as bytes, segment as
+// file chunks).
+func TestFranzEveryEngine(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(newFranz(t, b.addr))
+	for _, cfg := range []map[string]string{
+		{"storage.mode": "memory"},
+		{"storage.mode": "hybrid"},
+		{"storage.mode": "persistent", "storage.engine": "lite"},
+		{"storage.mode": "persistent", "storage.engine": "segment"},
+		{"storage.mode": "tiered"},
+	} {
+		topic := "eng-" + cfg["storage.mode"] + "-" + cfg["storage.engine"]
+		if topic[len(topic)-1] == '-' {
+			topic = topic[:len(topic)-1]
+		}
+		t.Run(topic, func(t *testing.T) {
+			configs := map[string]*string{}
+			for k, v := range cfg {
+				configs[k] = kadm.StringPtr(v)
+			}
+			if r, err := adm.CreateTopic(ctx, 2, 1, configs, topic); err != nil || r.Err != nil {
+				t.Fatalf("create: %v %v", err, r.Err)
+			}
+			cl := newFranz(t, b.addr, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
+			recs := testRecords(topic, 80)
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			got := consumeN(t, b.addr, topic, len(recs))
+			byValue := map[string]*kgo.Record{}
+			for _, r := range got {
+				byValue[string(r.Value)] = r
+			}
+			for _, want := range recs {
+				g := byValue[string(want.Value)]
+				if g == nil {
+					t.Fatalf("record %q not consumed", want.Key)
+				}
+				sameRecord(t, want, g)
+			}
+		})
+	}
+}
