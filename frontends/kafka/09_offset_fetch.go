@@ -49,7 +49,7 @@ func (c *groupCoordinator) fetchOffsets(req *kmsg.OffsetFetchRequest) kmsg.Respo
 		sg := c.fetchGroupOffsets(req.Version, rg)
 		// KIP-447: offsets an open transaction holds for the group are not
 		// stable yet; the consumer retries (txn.go hasPendingOffsets).
-		if req.RequireStable && sg.ErrorCode == 0 && c.srv.txns.hasPendingOffsets(rg.Group) {
+		if req.RequireStable && sg.ErrorCode == 0 && c.srv != nil && c.srv.txns != nil && c.srv.txns.hasPendingOffsets(rg.Group) {
 			sg.ErrorCode = kerr.UnstableOffsetCommit.Code
 		}
 		resp.Groups = append(resp.Groups, sg)
