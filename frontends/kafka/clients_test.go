@@ -23,11 +23,22 @@ func TestSaramaProduceConsume(t *testing.T) {
 		"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP, "snappy": sarama.CompressionSnappy,
 		"lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD,
 	}
+	type run struct {
+		codec   sarama.CompressionCodec
+		version sarama.KafkaVersion
+	}
+	runs := map[string]run{}
 	for name, codec := range codecs {
+		runs[name] = run{codec, sarama.V3_6_0_0}
+	}
+	// sarama's default protocol version (older request versions).
+	runs["default-version-gzip"] = run{sarama.CompressionGZIP, sarama.NewConfig().Version}
+	for name, rn := range runs {
+		codec := rn.codec
 		t.Run(name, func(t *testing.T) {
 			topic := "sarama-" + name
 			cfg := sarama.NewConfig()
-			cfg.Version = sarama.V3_6_0_0
+			cfg.Version = rn.version
 			cfg.Producer.Return.Successes = true
 			cfg.Producer.RequiredAcks = sarama.WaitForAll
 			cfg.Producer.Compression = codec
