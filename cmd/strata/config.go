@@ -83,6 +83,9 @@ type Config struct {
 	CacheDir    string `yaml:"cache-dir"`
 	CacheMemory int64  `yaml:"cache-memory"`
 	CacheDisk   int64  `yaml:"cache-disk"`
+	// KafkaSecurity: SASL, the Kafka TLS listener, anonymous access and
+	// ACL super users (kafka_security.go).
+	KafkaSecurity KafkaSecurityConfig `yaml:",inline"`
 
 	// File is the config file that was read; empty when none was.
 	File string `yaml:"-"`
@@ -108,6 +111,7 @@ func DefaultConfig() Config {
 		LogFormat:              "text",
 		CacheMemory:            256 << 20,
 		CacheDisk:              8 << 30,
+		KafkaSecurity:          defaultKafkaSecurity(),
 	}
 }
 
@@ -177,7 +181,7 @@ func (c Config) Validate() error {
 	if _, err := c.TierLocation(); err != nil {
 		return err
 	}
-	return nil
+	return c.validateKafkaSecurity()
 }
 
 // TierLocation parses Tier (empty: file://<data-dir>/objects). mem:// is
@@ -266,6 +270,11 @@ func (c Config) YAML() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	sec, err := kafkaSecurityYAML(c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, sec...)
 	file := c.File
 	if file == "" {
 		file = "none"
@@ -298,6 +307,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String(keyCacheDir, d.CacheDir, "SSD level of the block cache that serves reads of offloaded segments (default <data-dir>/cache)")
 	fs.String(keyCacheMemory, humanize.IBytes(uint64(d.CacheMemory)), "memory level of the block cache, in bytes (256MiB, 1GiB, ...)")
 	fs.String(keyCacheDisk, humanize.IBytes(uint64(d.CacheDisk)), "SSD level of the block cache, in bytes (0 disables it)")
+	addKafkaSecurityFlags(fs)
 }
 
 // fileKeys are the keys a config file may set: every config key but
@@ -378,6 +388,9 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		return Config{}, err
 	}
 	if c.CacheDisk, err = getBytes(v, keyCacheDisk); err != nil {
+		return Config{}, err
+	}
+	if err := loadKafkaSecurity(v, &c); err != nil {
 		return Config{}, err
 	}
 	return c, c.Validate()

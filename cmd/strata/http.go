@@ -53,6 +53,7 @@ func (a *httpAPI) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/groups/{group}/offsets", a.groupOffsets)
 	mux.HandleFunc("POST /api/v1/groups/{group}/offsets", a.commitOffsets)
 	mux.HandleFunc("DELETE /api/v1/groups/{group}", a.deleteGroup)
+	a.securityRoutes(mux) // users and ACLs (security_api.go)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})

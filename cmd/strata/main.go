@@ -51,6 +51,8 @@ Start a server with "strata serve"; manage it with "strata topic",
 		newClusterCommand(),
 		newGroupCommand(),
 		newBenchCommand(),
+		newUserCommand(),
+		newACLCommand(),
 	)
 	// Subcommands from other packages (tools/*), one root.AddCommand call each.
 	root.AddCommand(logtool.NewCommand())

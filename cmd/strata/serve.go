@@ -190,10 +190,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			continue
 		}
 		if l.key == keyKafkaAddr {
-			kafkaSrv, err = kafka.NewServer(kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir,
-				ShutdownTimeout: cfg.ShutdownTimeout, Registerer: reg})
+			// Security: SASL, TLS and ACL options (kafka_security.go).
+			var sec kafka.SecurityOptions
+			sec, err = cfg.kafkaSecurityOptions()
+			if err == nil {
+				kafkaSrv, err = kafka.NewServer(kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir,
+					ShutdownTimeout: cfg.ShutdownTimeout, Registerer: reg, Security: sec})
+			}
 			if err == nil {
 				_, err = kafkaSrv.Listen(l.addr)
+			}
+			if err == nil && cfg.KafkaSecurity.KafkaTLSAddr != "" {
+				_, err = kafkaSrv.ListenTLS(cfg.KafkaSecurity.KafkaTLSAddr)
 			}
 			if err != nil {
 				return errors.Join(fmt.Errorf("%s: %w", keyKafkaAddr, err), store.Close(), closeMeta())
