@@ -175,6 +175,8 @@ func (c *conn) handle(frame []byte) error {
 		return err
 	}
 	if resp != nil {
+		// Security (tls.go): TLS clients are told the TLS listener's address.
+		c.rewriteListener(resp)
 		c.enqueue(response{corr: corr, resp: resp})
 	}
 	return c.saslFailure()
@@ -202,7 +204,9 @@ func (s *Server) dispatch(ctx context.Context, info *connInfo, log *slog.Logger,
 	rc := &reqCtx{ctx: ctx, srv: s, conn: info, key: h.key, version: h.version, correlationID: h.correlationID, clientID: h.clientID}
 	start := time.Now()
 	defer func() { s.metrics.request(h.key, time.Since(start).Seconds()) }()
-	resp, err := serveRecovered(log, hd, rc, req)
+	// Security (authz_request.go): when ACLs apply to this principal, the
+	// handler is wrapped in the request-level ACL checks.
+	resp, err := serveRecovered(log, rc.authorizedHandler(hd), rc, req)
 	if err != nil || resp == nil {
 		return nil, 0, err
 	}
