@@ -1,0 +1,411 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"golang.org/x/sync/errgroup"
+
+	"strata/cache"
+	"strata/meta"
+)
+
+// resolved is a request checked against its dataset.
+type resolved struct {
+	req    Request
+	d      meta.Dataset
+	full   *arrow.Schema // the dataset's
+	schema *arrow.Schema // the request's columns
+	cols   []int
+	src    Source
+	order  *Order
+}
+
+// Resolve checks a request against its dataset (columns exist, the cursor
+// is within the epoch) and returns the schema of its batches and the
+// dataset's generation (CreatedMs, which tickets carry).
+func (s *Service) Resolve(ctx context.Context, req Request) (*arrow.Schema, int64, error) {
+	r, err := s.resolve(ctx, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	return r.schema, r.d.CreatedMs, nil
+}
+
+func (s *Service) resolve(ctx context.Context, req Request) (*resolved, error) {
+	req.EnsureDefaults()
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	d, full, err := s.Get(ctx, req.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	src, err := ParseSource(d.Source)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dataset %q: source: %v", ErrCorrupt, d.Name, err)
+	}
+	r := &resolved{req: req, d: d, full: full, src: src}
+	if len(req.Columns) == 0 {
+		for i := range full.NumFields() {
+			r.cols = append(r.cols, i)
+		}
+	} else {
+		for _, c := range req.Columns {
+			idx := full.FieldIndices(c)
+			if len(idx) != 1 {
+				names := make([]string, full.NumFields())
+				for i, f := range full.Fields() {
+					names[i] = f.Name
+				}
+				return nil, invalid("columns", "%q is not a column of dataset %q (it has %s)", c, d.Name, strings.Join(names, ", "))
+			}
+			r.cols = append(r.cols, idx[0])
+		}
+	}
+	r.schema = project(full, r.cols)
+	rows := make([]int64, len(d.Shards))
+	for i, sh := range d.Shards {
+		rows[i] = sh.Rows
+	}
+	r.order = NewOrder(rows, req.Seed, req.Epoch, DefaultWindowShards)
+	if req.Cursor > r.order.Total() {
+		return nil, invalid("cursor", "%d is past the epoch's %d samples", req.Cursor, r.order.Total())
+	}
+	return r, nil
+}
+
+// Reader streams one rank's share of an epoch, from the cursor on, as
+// record batches of BatchRows samples (the last may be shorter; a topic
+// batch is shorter by the offsets that hold no record). Not safe for
+// concurrent use.
+type Reader struct {
+	s      *Service
+	r      *resolved
+	f      objectFormat // nil for a topic
+	e      *storeEntry  // nil for a topic
+	ctx    context.Context
+	cancel context.CancelFunc
+	// pos is the rank's next global position (≡ rank mod world size).
+	pos int64
+	// plan: the cache plan's id and the plan position of each window's
+	// first block ("" for a topic).
+	planID    string
+	planStart []int
+	cur       *loaded
+	next      *future
+}
+
+// loaded is one window's rows: its shards concatenated in order.
+type loaded struct {
+	wi    int
+	rec   arrow.RecordBatch
+	holes []bool // rows with no record (topics), nil if none
+}
+
+type future struct {
+	wi   int
+	done chan struct{}
+	l    *loaded
+	err  error
+}
+
+// Open starts a read. gen, when not 0, must be the dataset's generation
+// (a ticket's), else ErrStale.
+func (s *Service) Open(ctx context.Context, req Request, gen int64) (*Reader, error) {
+	r, err := s.resolve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if gen != 0 && gen != r.d.CreatedMs {
+		return nil, fmt.Errorf("%w: dataset %q was registered again since the ticket was issued", ErrStale, r.d.Name)
+	}
+	rd := &Reader{s: s, r: r}
+	rd.pos, _ = RankPositions(r.req.Cursor, r.order.Total(), r.req.Rank, r.req.WorldSize)
+	if r.src.Topic == "" {
+		if rd.f, err = formatOf(r.d.Format); err != nil {
+			return nil, err
+		}
+		if rd.e, err = s.stores.get(ctx, r.src); err != nil {
+			return nil, err
+		}
+	}
+	rd.ctx, rd.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if rd.e != nil && rd.pos < r.order.Total() {
+		rd.setPlan()
+	}
+	return rd, nil
+}
+
+// setPlan hands the cache the blocks of every window from the reader's
+// first one on, in read order.
+func (rd *Reader) setPlan() {
+	c := rd.e.cache
+	bs := c.BlockSize()
+	o := rd.r.order
+	first := o.WindowOf(rd.pos)
+	rd.planStart = make([]int, o.Windows())
+	var blocks []cache.BlockRef
+	for wi := first; wi < o.Windows(); wi++ {
+		rd.planStart[wi] = len(blocks)
+		shards, _, _ := o.Window(wi)
+		for _, si := range shards {
+			sh := rd.r.d.Shards[si]
+			for b := int64(0); b*bs < sh.Bytes; b++ {
+				blocks = append(blocks, cache.BlockRef{Key: sh.Key, Index: b})
+			}
+		}
+	}
+	rd.planID = "dataset/" + rd.r.d.Name + "/" + strconv.FormatUint(rd.s.nextID.Add(1), 10)
+	c.SetPlan(rd.planID, blocks)
+}
+
+// Schema is the schema of the reader's batches.
+func (rd *Reader) Schema() *arrow.Schema { return rd.r.schema }
+
+// Total is the number of samples in the epoch.
+func (rd *Reader) Total() int64 { return rd.r.order.Total() }
+
+// Position is the rank's next global position: every position of this
+// rank below it has been returned. A job's global cursor is the least
+// Position over its ranks.
+func (rd *Reader) Position() int64 { return min(rd.pos, rd.r.order.Total()) }
+
+// Remaining is how many samples this rank has yet to read.
+func (rd *Reader) Remaining() int64 {
+	_, n := RankPositions(rd.pos, rd.r.order.Total(), rd.r.req.Rank, rd.r.req.WorldSize)
+	return n
+}
+
+// Next returns the next batch, io.EOF after the last. The caller releases
+// the batch.
+func (rd *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	o, w := rd.r.order, int64(rd.r.req.WorldSize)
+	if rd.pos >= o.Total() {
+		return nil, io.EOF
+	}
+	var parts []arrow.RecordBatch
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	taken := 0
+	for taken < rd.r.req.BatchRows && rd.pos < o.Total() {
+		wi := o.WindowOf(rd.pos)
+		win, err := rd.window(ctx, wi)
+		if err != nil {
+			return nil, err
+		}
+		_, start, rows := o.Window(wi)
+		ib := array.NewInt64Builder(mem)
+		for ; rd.pos < start+rows && taken < rd.r.req.BatchRows; rd.pos += w {
+			taken++
+			local := o.Local(wi, rd.pos)
+			if win.holes == nil || !win.holes[local] {
+				ib.Append(local)
+			}
+		}
+		idx := ib.NewInt64Array()
+		ib.Release()
+		part, err := take(ctx, rd.r.schema, win.rec, idx)
+		idx.Release()
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 1 {
+		p := parts[0]
+		parts = nil
+		return p, nil
+	}
+	return concatRecords(rd.r.schema, parts)
+}
+
+func take(ctx context.Context, schema *arrow.Schema, rec arrow.RecordBatch, idx arrow.Array) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i := range cols {
+		c, err := compute.TakeArray(ctx, rec.Column(i), idx)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = c
+	}
+	return array.NewRecordBatch(schema, cols, int64(idx.Len())), nil
+}
+
+// window returns window wi's rows, loading it (or taking the load started
+// ahead) and starting the load of the next window.
+func (rd *Reader) window(ctx context.Context, wi int) (*loaded, error) {
+	if rd.cur != nil && rd.cur.wi == wi {
+		return rd.cur, nil
+	}
+	if rd.cur != nil {
+		rd.cur.rec.Release()
+		rd.cur = nil
+	}
+	f := rd.next
+	rd.next = nil
+	if f == nil || f.wi != wi {
+		rd.dropNext(f)
+		f = rd.startLoad(wi)
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		rd.dropNext(f)
+		return nil, ctx.Err()
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	rd.cur = f.l
+	if wi+1 < rd.r.order.Windows() {
+		rd.next = rd.startLoad(wi + 1)
+	}
+	return rd.cur, nil
+}
+
+// startLoad loads window wi in the background under the reader's context.
+func (rd *Reader) startLoad(wi int) *future {
+	f := &future{wi: wi, done: make(chan struct{})}
+	if rd.e != nil && rd.planID != "" {
+		rd.e.cache.Advance(rd.planID, rd.planStart[wi])
+	}
+	go func() {
+		defer close(f.done)
+		f.l, f.err = rd.load(rd.ctx, wi)
+	}()
+	return f
+}
+
+// dropNext waits for an abandoned load and frees what it loaded.
+func (rd *Reader) dropNext(f *future) {
+	if f == nil {
+		return
+	}
+	go func() {
+		<-f.done
+		if f.l != nil {
+			f.l.rec.Release()
+		}
+	}()
+}
+
+func (rd *Reader) load(ctx context.Context, wi int) (*loaded, error) {
+	shards, _, rows := rd.r.order.Window(wi)
+	recs := make([]arrow.RecordBatch, len(shards))
+	holes := make([][]bool, len(shards))
+	defer func() {
+		for _, r := range recs {
+			if r != nil {
+				r.Release()
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(rd.s.opts.LoadConcurrency)
+	for i, si := range shards {
+		sh := rd.r.d.Shards[si]
+		g.Go(func() error {
+			var rec arrow.RecordBatch
+			var err error
+			if rd.e == nil {
+				var full arrow.RecordBatch
+				full, holes[i], err = loadTopicShard(gctx, rd.s.opts.Topics, rd.r.src.Topic, sh)
+				if err == nil {
+					rec = projectRecord(full, rd.r.schema, rd.r.cols)
+					full.Release()
+				}
+			} else {
+				rec, err = rd.f.load(gctx, rd.e.cache, rd.e.store, sh, rd.r.full, rd.r.cols)
+			}
+			if err == nil && rec.NumRows() != sh.Rows {
+				rec.Release()
+				err = fmt.Errorf("%w: %d rows, %d at registration (changed since?)", ErrCorrupt, rec.NumRows(), sh.Rows)
+			}
+			if err != nil {
+				return fmt.Errorf("dataset %q: %s %q: %w", rd.r.d.Name, shardNoun(rd.e), sh.Key, err)
+			}
+			recs[i] = rec
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var rec arrow.RecordBatch
+	if len(recs) == 1 {
+		rec, recs[0] = recs[0], nil
+	} else {
+		var err error
+		if rec, err = concatRecords(rd.r.schema, recs); err != nil {
+			return nil, err
+		}
+	}
+	l := &loaded{wi: wi, rec: rec}
+	for i, h := range holes {
+		if h != nil && l.holes == nil {
+			l.holes = make([]bool, 0, rows)
+			for j := range i {
+				l.holes = append(l.holes, make([]bool, rd.r.d.Shards[shards[j]].Rows)...)
+			}
+		}
+		if l.holes != nil {
+			if h == nil {
+				h = make([]bool, rd.r.d.Shards[shards[i]].Rows)
+			}
+			l.holes = append(l.holes, h...)
+		}
+	}
+	return l, nil
+}
+
+func shardNoun(e *storeEntry) string {
+	if e == nil {
+		return "topic shard"
+	}
+	return "object"
+}
+
+func projectRecord(rec arrow.RecordBatch, schema *arrow.Schema, cols []int) arrow.RecordBatch {
+	arrs := make([]arrow.Array, len(cols))
+	for i, c := range cols {
+		arrs[i] = rec.Column(c)
+	}
+	return array.NewRecordBatch(schema, arrs, rec.NumRows())
+}
+
+// Close stops background loads, drops the cache plan and frees the rows
+// held.
+func (rd *Reader) Close() error {
+	rd.cancel()
+	rd.dropNext(rd.next)
+	rd.next = nil
+	if rd.cur != nil {
+		rd.cur.rec.Release()
+		rd.cur = nil
+	}
+	if rd.planID != "" {
+		rd.e.cache.DropPlan(rd.planID)
+	}
+	return nil
+}
+
+// ErrIsInvalid reports whether err is the client's fault (a bad field).
+func ErrIsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }
