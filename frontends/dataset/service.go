@@ -332,7 +332,9 @@ func validName(n string) bool {
 }
 
 // List lists the datasets.
-func (s *Service) List(ctx context.Context) ([]meta.DatasetInfo, error) { return s.opts.Datasets.List(ctx) }
+func (s *Service) List(ctx context.Context) ([]meta.DatasetInfo, error) {
+	return s.opts.Datasets.List(ctx)
+}
 
 // Description is what describe shows of a dataset.
 type Description struct {
