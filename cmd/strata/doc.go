@@ -5,7 +5,8 @@
 // # What it owns
 //
 //   - the command tree (cobra): serve, version, topic create|list|describe|alter|delete,
-//     group list|describe|commit|delete, cluster status|add-node|remove-node;
+//     group list|describe|commit|delete, cluster status|add-node|remove-node,
+//     user add|list|remove, acl add|list|remove (security_api.go has their routes);
 //   - configuration: flags, STRATA_* environment variables and strata.yaml;
 //   - the HTTP server: /healthz, /readyz, /metrics and the JSON admin API
 //     under /api/v1 that the topic, group and cluster commands call;
