@@ -652,47 +652,6 @@ func (c *groupCoordinator) setTiming(o GroupOptions) {
 	c.opts.ConsumerSessionTimeout, c.opts.ConsumerHeartbeatInterval = o.ConsumerSessionTimeout, o.ConsumerHeartbeatInterval
 }
 
-// validateTxnOffsetCommit checks a TxnOffsetCommit's group membership
-// (KIP-447: v3+ carries the consumer's member id, instance id and
-// generation; a generation of -1 with no member id is not checked): 0
-// when the transaction may hold the offsets.
-func (c *groupCoordinator) validateTxnOffsetCommit(group, memberID, instanceID string, generation int32) int16 {
-	if !c.ready() {
-		return kerr.CoordinatorLoadInProgress.Code
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mu.closed {
-		return kerr.CoordinatorNotAvailable.Code
-	}
-	g := c.mu.groups[group]
-	if g == nil || (memberID == "" && generation < 0) {
-		return 0
-	}
-	if g.typ == groupTypeConsumer {
-		m := g.cg.members[memberID]
-		switch {
-		case m == nil:
-			return kerr.UnknownMemberID.Code
-		case generation != m.epoch:
-			return kerr.IllegalGeneration.Code
-		}
-		return 0
-	}
-	if instanceID != "" {
-		if code := g.checkInstance(instanceID, memberID); code != 0 {
-			return code
-		}
-	}
-	if _, ok := g.members[memberID]; !ok {
-		return kerr.UnknownMemberID.Code
-	}
-	if generation != g.generation {
-		return kerr.IllegalGeneration.Code
-	}
-	return 0
-}
-
 // adoptStored brings groups that the store holds but this coordinator
 // does not into memory: groups whose only trace is offsets committed
 // around it (the transaction coordinator commits a transaction's offsets
