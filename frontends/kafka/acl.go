@@ -123,8 +123,7 @@ func aclBindingToMeta(c kmsg.CreateACLsRequestCreation) (meta.ACLBinding, error)
 	case !strings.Contains(f.Principal, ":"):
 		return meta.ACLBinding{}, fmt.Errorf("%w: principal %q is not Type:name", errACLInvalid, f.Principal)
 	}
-	return meta.ACLBinding{ResourceType: f.ResourceType, ResourceName: f.ResourceName, PatternType: f.PatternType,
-		Principal: f.Principal, Host: f.Host, Operation: f.Operation, Permission: f.Permission}, nil
+	return meta.ACLBinding(f), nil
 }
 
 // aclWire is a binding in kmsg's enums.

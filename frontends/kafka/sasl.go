@@ -83,8 +83,6 @@ func ParseAnonymousPolicy(s string) (AnonymousPolicy, error) {
 const (
 	DefaultACLCacheTTL     = time.Second
 	DefaultFailedAuthDelay = 100 * time.Millisecond // Kafka's connection.failed.authentication.delay.ms
-	// anonymousPrincipal is the principal of an unauthenticated connection.
-	anonymousPrincipal = "User:ANONYMOUS"
 )
 
 // SecurityOptions configure authentication, the TLS listener and ACLs
