@@ -44,7 +44,7 @@ func handleMetadata(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range s.store.Topics() {
-			resp.Topics = append(resp.Topics, s.metadataTopic(req, t, nil))
+			resp.Topics = append(resp.Topics, s.metadataTopic(t))
 		}
 		return resp, nil
 	}
@@ -86,7 +86,7 @@ func handleMetadata(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(req, info, nil))
+		resp.Topics = append(resp.Topics, s.metadataTopic(info))
 	}
 	return resp, nil
 }
@@ -104,7 +104,8 @@ func (s *Server) autoCreate(name string) (logstore.TopicInfo, error) {
 	return info, err
 }
 
-func (s *Server) metadataTopic(req *kmsg.MetadataRequest, t logstore.TopicInfo, _ error) kmsg.MetadataResponseTopic {
+// metadataTopic describes a topic: every partition led by this broker.
+func (s *Server) metadataTopic(t logstore.TopicInfo) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
