@@ -149,7 +149,7 @@ func (f *franzScram) Step(challenge string) (string, error) {
 // TestSASLSarama runs sarama's PLAIN and SCRAM over SaslHandshake v1
 // (SaslAuthenticate) and v0 (bare tokens).
 func TestSASLSarama(t *testing.T) {
-	b := startSecureBroker(t, map[string]string{"sam": "sam-pw"})
+	b := startSecureBroker(t, map[string]string{"sam": "sam-pw", "s": "p"})
 	cases := []struct {
 		name      string
 		mechanism sarama.SASLMechanism
@@ -158,6 +158,8 @@ func TestSASLSarama(t *testing.T) {
 	}{
 		{"plain-v1", sarama.SASLTypePlaintext, sarama.SASLHandshakeV1, false},
 		{"plain-v0", sarama.SASLTypePlaintext, sarama.SASLHandshakeV0, false},
+		// A bare PLAIN token shorter than a request header ("\x00s\x00p").
+		{"plain-v0-short", sarama.SASLTypePlaintext, sarama.SASLHandshakeV0, false},
 		{"scram256-v1", sarama.SASLTypeSCRAMSHA256, sarama.SASLHandshakeV1, false},
 		{"scram512-v1", sarama.SASLTypeSCRAMSHA512, sarama.SASLHandshakeV1, true},
 		{"scram256-v0", sarama.SASLTypeSCRAMSHA256, sarama.SASLHandshakeV0, false},
@@ -173,6 +175,9 @@ func TestSASLSarama(t *testing.T) {
 				cfg.Net.SASL.Version = c.version
 				cfg.Net.SASL.Handshake = true
 				cfg.Net.SASL.User, cfg.Net.SASL.Password = "sam", pass
+				if c.name == "plain-v0-short" {
+					cfg.Net.SASL.User, cfg.Net.SASL.Password = "s", pass[:1]
+				}
 				cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &franzScram{sha512: c.sha512} }
 				cfg.Producer.Return.Successes = true
 				cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -183,7 +188,11 @@ func TestSASLSarama(t *testing.T) {
 				return cfg
 			}
 			topic := "sarama-" + c.name
-			p, err := sarama.NewSyncProducer([]string{b.addr}, cfg("sam-pw"))
+			pw := "sam-pw"
+			if c.name == "plain-v0-short" {
+				pw = "p"
+			}
+			p, err := sarama.NewSyncProducer([]string{b.addr}, cfg(pw))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +206,7 @@ func TestSASLSarama(t *testing.T) {
 			if got := consumeN(t, b.addr, topic, 5, opt); string(got[4].Value) != "4" {
 				t.Fatalf("read back %q", got[4].Value)
 			}
-			if _, err := sarama.NewClient([]string{b.addr}, cfg("wrong")); err == nil {
+			if _, err := sarama.NewClient([]string{b.addr}, cfg("xwrong")); err == nil {
 				t.Fatal("sarama with a wrong password connected")
 			}
 		})
