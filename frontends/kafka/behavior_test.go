@@ -584,3 +584,57 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicIDsAndSmallAPIs: Metadata and DeleteTopics by topic id,
+// DescribeCluster, OffsetForLeaderEpoch.
+func TestTopicIDsAndSmallAPIs(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	cl := newFranz(t, b.addr)
+	ti, err := b.store.CreateTopic("ids", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := newFranz(t, b.addr, kgo.DefaultProduceTopic("ids"), kgo.RecordPartitioner(kgo.ManualPartitioner())).
+		ProduceSync(ctx, &kgo.Record{Partition: 1, Value: []byte("x")}, &kgo.Record{Partition: 1, Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	md := kmsg.NewPtrMetadataRequest()
+	md.Topics = []kmsg.MetadataRequestTopic{{TopicID: ti.ID}, {TopicID: [16]byte{9}}}
+	mr, err := md.RequestWith(ctx, cl)
+	if err != nil || len(mr.Topics) != 2 || mr.Topics[0].Topic == nil || *mr.Topics[0].Topic != "ids" || len(mr.Topics[0].Partitions) != 2 ||
+		mr.Topics[1].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("metadata by id: %v %+v", err, mr)
+	}
+
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dr, err := dc.RequestWith(ctx, cl)
+	if err != nil || dr.ErrorCode != 0 || dr.ClusterID != DefaultClusterID || len(dr.Brokers) != 1 || dr.ControllerID != 1 {
+		t.Fatalf("describe cluster: %v %+v", err, dr)
+	}
+
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	oe.ReplicaID = -1
+	ot := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	ot.Topic = "ids"
+	ot.Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{{Partition: 1, CurrentLeaderEpoch: 0, LeaderEpoch: 0}, {Partition: 0, CurrentLeaderEpoch: 3, LeaderEpoch: 0}}
+	oe.Topics = append(oe.Topics, ot)
+	or, err := oe.RequestWith(ctx, cl)
+	if err != nil || or.Topics[0].Partitions[0].EndOffset != 2 || or.Topics[0].Partitions[0].LeaderEpoch != 0 ||
+		or.Topics[0].Partitions[1].ErrorCode != kerr.UnknownLeaderEpoch.Code {
+		t.Fatalf("offset for leader epoch: %v %+v", err, or)
+	}
+
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TimeoutMillis = 5000
+	del.Topics = []kmsg.DeleteTopicsRequestTopic{{TopicID: ti.ID}, {TopicID: [16]byte{9}}}
+	delr, err := del.RequestWith(ctx, cl)
+	if err != nil || delr.Topics[0].ErrorCode != 0 || delr.Topics[0].Topic == nil || *delr.Topics[0].Topic != "ids" ||
+		delr.Topics[1].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("delete by id: %v %+v", err, delr)
+	}
+	if _, err := b.store.Topic("ids"); err == nil {
+		t.Fatal("topic still there")
+	}
+}
