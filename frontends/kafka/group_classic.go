@@ -389,10 +389,6 @@ func (g *group) protocolsMatch(protocolType string, protocols []kmsg.JoinGroupRe
 			return true
 		}
 	}
-	// A member alone in the group may switch protocols.
-	if len(g.members) == 1 {
-		return true
-	}
 	return false
 }
 
