@@ -239,6 +239,14 @@ func (s *Server) readItems(items []fetchItem, maxBytes int64, isolation int8) ([
 			continue
 		}
 		sp := it.sp
+		if sp.id != ([16]byte{}) {
+			// v13+: the topic of this id, not a re-created one of the
+			// same name (a session may outlive its topic).
+			if id, ok := s.topicIDs.id(sp.t.topic); !ok || id != sp.id {
+				r.code, anyErr = kerr.UnknownTopicID.Code, true
+				continue
+			}
+		}
 		l, err := s.store.Partition(sp.t.topic, sp.t.partition)
 		if err != nil {
 			r.code, anyErr = errorCode(err), true

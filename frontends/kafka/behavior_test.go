@@ -638,3 +638,49 @@ func TestTopicIDsAndSmallAPIs(t *testing.T) {
 		t.Fatal("topic still there")
 	}
 }
+
+// TestFetchSessionOutlivesTopic: a v13+ session holding a topic that is
+// deleted and re-created under the same name answers UNKNOWN_TOPIC_ID for
+// the old id and never serves the new topic's records under it.
+func TestFetchSessionOutlivesTopic(t *testing.T) {
+	b := startBroker(t)
+	ctx := ctxT(t, 20*time.Second)
+	old, err := b.store.CreateTopic("again", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newFranz(t, b.addr)
+	fetch := func(id, epoch int32, topicID [16]byte) *kmsg.FetchResponse {
+		req := kmsg.NewPtrFetchRequest()
+		req.MaxBytes, req.SessionID, req.SessionEpoch = 1<<20, id, epoch
+		if topicID != ([16]byte{}) {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.TopicID = topicID
+			rt.Partitions = []kmsg.FetchRequestTopicPartition{{PartitionMaxBytes: 1 << 20, CurrentLeaderEpoch: -1, LastFetchedEpoch: -1, LogStartOffset: -1}}
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	r := fetch(0, 0, old.ID)
+	if r.ErrorCode != 0 || r.SessionID == 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	if err := b.store.DeleteTopic("again"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.CreateTopic("again", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := newFranz(t, b.addr, kgo.DefaultProduceTopic("again"))
+	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("new topic")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r = fetch(r.SessionID, 1, [16]byte{})
+	if len(r.Topics) != 1 || r.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code || len(r.Topics[0].Partitions[0].RecordBatches) != 0 {
+		t.Fatalf("old id after re-create: %+v", r)
+	}
+}
