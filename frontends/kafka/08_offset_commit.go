@@ -135,6 +135,8 @@ func (c *groupCoordinator) commitOffsets(req *kmsg.OffsetCommitRequest) kmsg.Res
 		for _, s := range slots {
 			resp.Topics[s.t].Partitions[s.p].ErrorCode = code
 		}
+	} else {
+		c.metrics.commits.Add(float64(len(offsets)))
 	}
 	return resp
 }

@@ -476,6 +476,7 @@ func (g *group) completeRebalance() {
 		}
 	}
 	g.nJoining = 0
+	g.c.metrics.rebalances.Inc()
 	g.generation++
 	if g.generation < 0 {
 		g.generation = 1

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 	segkafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -739,5 +740,53 @@ func TestKafkaGoConsumerGroup(t *testing.T) {
 	slices.Sort(second)
 	if want := []string{"0/10", "1/10", "2/10"}; !slices.Equal(second, want) {
 		t.Fatalf("second reader read %v, want %v", second, want)
+	}
+}
+
+// TestGroupMetrics: the coordinator's metrics after a franz-go group
+// consumed and committed.
+func TestGroupMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := startBroker(t, func(o *Options) { o.Registerer = reg })
+	fastGroups(b)
+	const topic = "metered"
+	createTopic(t, b.addr, topic, 2)
+	produceSpread(t, b.addr, topic, 2, 0, 10)
+	r := newGroupRun(t, b.addr, topic, "g-metrics")
+	c := r.start("c1")
+	r.waitConsumed(10)
+	value := func(name string, labels map[string]string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+		metrics:
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if labels[lp.GetName()] != lp.GetValue() {
+						continue metrics
+					}
+				}
+				if m.GetCounter() != nil {
+					return m.GetCounter().GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		return 0
+	}
+	if v := value("strata_kafka_groups", map[string]string{"type": "classic", "state": "Stable"}); v != 1 {
+		t.Fatalf("strata_kafka_groups{classic,Stable} = %v, want 1", v)
+	}
+	if v := value("strata_kafka_group_rebalances_total", nil); v < 1 {
+		t.Fatalf("strata_kafka_group_rebalances_total = %v", v)
+	}
+	c.stop(t)
+	if v := value("strata_kafka_offset_commits_total", nil); v < 2 {
+		t.Fatalf("strata_kafka_offset_commits_total = %v, want at least one per partition", v)
 	}
 }

@@ -289,6 +289,7 @@ func (cg *consumerGroup) join(who caller, req *kmsg.ConsumerGroupHeartbeatReques
 
 // bump starts a new group epoch and recomputes the target assignment.
 func (cg *consumerGroup) bump() {
+	cg.g.c.metrics.rebalances.Inc()
 	cg.epoch++
 	cg.computeTarget()
 }

@@ -80,6 +80,8 @@ type groupCoordinator struct {
 	// test makes it deterministic.
 	newMemberID func(clientID string) string
 
+	metrics *groupMetrics
+
 	loaded chan struct{} // closed once stored groups are loaded
 	done   chan struct{} // closed by close
 	wg     sync.WaitGroup
@@ -169,6 +171,9 @@ func newGroupCoordinator(s *Server) *groupCoordinator {
 	opts.EnsureDefaults()
 	c := newCoordinator(opts, s.log, wallClock{}, store, storeTopics{s: s.opts.Store, ids: s.topicIDs})
 	c.srv = s
+	if err := c.metrics.register(s.opts.Registerer); err != nil {
+		s.log.Warn("kafka: registering group metrics", "err", err)
+	}
 	c.start()
 	return c
 }
@@ -186,6 +191,7 @@ func newCoordinator(opts GroupOptions, log *slog.Logger, clk clock, store groupS
 	c.mu.groups = map[string]*group{}
 	c.mu.dirty = map[string]struct{}{}
 	c.written = map[string]meta.GroupMetadata{}
+	c.metrics = newGroupMetrics(c)
 	return c
 }
 
@@ -213,6 +219,9 @@ func (c *groupCoordinator) close() {
 	close(c.done)
 	c.wg.Wait()
 	c.flush(true)
+	if c.srv != nil {
+		c.metrics.unregister(c.srv.opts.Registerer)
+	}
 }
 
 // randomMemberID is Kafka's member id form: client id, '-', a UUID.
