@@ -9,7 +9,9 @@ package kafka
 // compression. The partitions of one request append concurrently (each
 // log group-commits on its own); the response waits for all of them. The
 // log's flush policy decides durability, so acks=1 and acks=-1 both
-// answer after the append returns; acks=0 gets no response at all.
+// answer after the append returns; acks=0 gets no response at all, and
+// a failed acks=0 produce closes the connection (Kafka's signal to the
+// producer).
 //
 // Version notes: v3 transactional id, v2 batches only (Kafka 4's
 // minimum); v5 log start offset; v8 record errors and error message; v9
@@ -79,6 +81,15 @@ func handleProduce(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 		wg.Wait()
 	}
 	if req.Acks == 0 {
+		// No response; an error closes the connection instead, as Kafka
+		// does, so the producer notices and refreshes its metadata.
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return nil, fmt.Errorf("kafka: acks=0 produce to %s/%d failed: %s", t.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+				}
+			}
+		}
 		return nil, nil
 	}
 	return resp, nil

@@ -684,3 +684,34 @@ func TestFetchSessionOutlivesTopic(t *testing.T) {
 		t.Fatalf("old id after re-create: %+v", r)
 	}
 }
+
+// TestAcksZeroErrorClosesConnection: acks=0 gets no response; a failed
+// acks=0 produce closes the connection (Kafka's signal to the producer).
+func TestAcksZeroErrorClosesConnection(t *testing.T) {
+	b := startBroker(t, func(o *Options) { o.AutoCreateTopics = Bool(false) })
+	if _, err := b.store.CreateTopic("a0", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(c *rawConn, topic string, corr int32) {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = 0, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rt.Partitions = []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: testBatch(1)}}
+		req.Topics = append(req.Topics, rt)
+		c.request(req, 9, corr)
+	}
+	c := dialRaw(t, b.addr)
+	produce(c, "a0", 1)
+	c.request(kmsg.NewPtrMetadataRequest(), 12, 2)
+	if corr, _, err := c.response(true); err != nil || corr != 2 {
+		t.Fatalf("after a good acks=0 produce: corr %d, %v (want the metadata answer only)", corr, err)
+	}
+	produce(c, "missing", 3)
+	if _, _, err := c.response(true); err == nil {
+		t.Fatal("a failed acks=0 produce left the connection open")
+	}
+	if hw := mustPartition(t, b, "a0", 0).HighWatermark(); hw != 1 {
+		t.Fatalf("hw %d", hw)
+	}
+}
