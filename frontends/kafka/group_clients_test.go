@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"strata/logstore"
+	"strata/meta"
 )
 
 // Consumer groups driven by real clients over real sockets: franz-go
@@ -789,4 +794,101 @@ func TestGroupMetrics(t *testing.T) {
 	if v := value("strata_kafka_offset_commits_total", nil); v < 2 {
 		t.Fatalf("strata_kafka_offset_commits_total = %v, want at least one per partition", v)
 	}
+}
+
+// restartSameAddr restarts the broker as restart does, but listening on
+// the same address, so that connected clients find it again.
+func restartSameAddr(t *testing.T, b *testBroker) {
+	t.Helper()
+	addr := b.addr
+	b.close()
+	n, err := meta.OpenNode(meta.NodeOptions{NodeID: 1, RaftAddr: b.raft, Dir: filepath.Join(b.dir, "meta"),
+		RTT: 10 * time.Millisecond, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if !n.Ready(ctx) {
+		n.Close()
+		t.Fatal("meta node not ready")
+	}
+	for !n.Status().HasLeader {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cat, err := meta.NewCatalog(n, meta.CatalogOptions{Timeout: 10 * time.Second, Logger: testLogger()})
+	if err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	st, err := logstore.OpenStore(logstore.StoreOptions{Dir: b.dir, Catalog: cat, Logger: testLogger()})
+	if err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	opts := b.opts
+	opts.Store, opts.Node, opts.Logger = st, n, testLogger()
+	srv, err := NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	for i := 0; ; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	go srv.Serve(ln)
+	b.node, b.catalog, b.store, b.srv = n, cat, st, srv
+}
+
+// TestGroupSurvivesCoordinatorRestart restarts the broker under a
+// running classic group: the reloaded coordinator knows the members, so
+// they carry on with their member ids and generation, without a
+// rebalance and without reading a record twice.
+func TestGroupSurvivesCoordinatorRestart(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	const topic, parts = "restarted", 4
+	createTopic(t, b.addr, topic, parts)
+	r := newGroupRun(t, b.addr, topic, "g-restart")
+	opts := []kgo.Opt{kgo.AutoCommitInterval(100 * time.Millisecond), kgo.RetryTimeout(30 * time.Second)}
+	c1, c2 := r.start("c1", opts...), r.start("c2", opts...)
+	r.waitAssigned(parts, map[string]int{"c1": 2, "c2": 2})
+	produceSpread(t, b.addr, topic, parts, 0, 40)
+	r.waitConsumed(40)
+	state := func() (int32, []string) {
+		b.srv.groups.mu.Lock()
+		defer b.srv.groups.mu.Unlock()
+		g := b.srv.groups.mu.groups["g-restart"]
+		if g == nil {
+			return -1, nil
+		}
+		return g.generation, sortedKeys(g.members)
+	}
+	gen, members := state() // written behind, and flushed by Close at the latest
+
+	restartSameAddr(t, b)
+	fastGroups(b)
+	waitFor(t, 10*time.Second, func() string {
+		if !b.srv.groups.ready() {
+			return "groups not loaded"
+		}
+		return ""
+	})
+	if g, ms := state(); g != gen || !slices.Equal(ms, members) {
+		t.Fatalf("after restart: generation %d members %v, want %d %v", g, ms, gen, members)
+	}
+	produceSpread(t, b.addr, topic, parts, 40, 40)
+	r.waitConsumed(80)
+	r.checkNoDups()
+	if g, ms := state(); g != gen || !slices.Equal(ms, members) {
+		t.Fatalf("the group rebalanced after the restart: generation %d members %v, was %d %v", g, ms, gen, members)
+	}
+	c1.stop(t)
+	c2.stop(t)
 }
