@@ -847,48 +847,61 @@ func restartSameAddr(t *testing.T, b *testBroker) {
 }
 
 // TestGroupSurvivesCoordinatorRestart restarts the broker under a
-// running classic group: the reloaded coordinator knows the members, so
-// they carry on with their member ids and generation, without a
-// rebalance and without reading a record twice.
+// running group, classic and KIP-848: the reloaded coordinator knows the
+// members, so they carry on with their member ids and generation (group
+// epoch), without a rebalance and without reading a record twice.
 func TestGroupSurvivesCoordinatorRestart(t *testing.T) {
-	b := startBroker(t)
-	fastGroups(b)
-	const topic, parts = "restarted", 4
-	createTopic(t, b.addr, topic, parts)
-	r := newGroupRun(t, b.addr, topic, "g-restart")
-	opts := []kgo.Opt{kgo.AutoCommitInterval(100 * time.Millisecond), kgo.RetryTimeout(30 * time.Second)}
-	c1, c2 := r.start("c1", opts...), r.start("c2", opts...)
-	r.waitAssigned(parts, map[string]int{"c1": 2, "c2": 2})
-	produceSpread(t, b.addr, topic, parts, 0, 40)
-	r.waitConsumed(40)
-	state := func() (int32, []string) {
-		b.srv.groups.mu.Lock()
-		defer b.srv.groups.mu.Unlock()
-		g := b.srv.groups.mu.groups["g-restart"]
-		if g == nil {
-			return -1, nil
-		}
-		return g.generation, sortedKeys(g.members)
-	}
-	gen, members := state() // written behind, and flushed by Close at the latest
+	for _, tc := range []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"classic", nil},
+		{"kip848", []kgo.Opt{kgo.ServerSideBalancer()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBroker(t)
+			fastGroups(b)
+			const topic, parts = "restarted", 4
+			createTopic(t, b.addr, topic, parts)
+			r := newGroupRun(t, b.addr, topic, "g-restart")
+			opts := append([]kgo.Opt{kgo.AutoCommitInterval(100 * time.Millisecond), kgo.RetryTimeout(30 * time.Second)}, tc.opts...)
+			c1, c2 := r.start("c1", opts...), r.start("c2", opts...)
+			r.waitAssigned(parts, map[string]int{"c1": 2, "c2": 2})
+			produceSpread(t, b.addr, topic, parts, 0, 40)
+			r.waitConsumed(40)
+			state := func() (int32, []string) {
+				b.srv.groups.mu.Lock()
+				defer b.srv.groups.mu.Unlock()
+				g := b.srv.groups.mu.groups["g-restart"]
+				switch {
+				case g == nil:
+					return -1, nil
+				case g.typ == groupTypeConsumer:
+					return g.cg.epoch, sortedKeys(g.cg.members)
+				}
+				return g.generation, sortedKeys(g.members)
+			}
+			gen, members := state() // written behind, and flushed by Close at the latest
 
-	restartSameAddr(t, b)
-	fastGroups(b)
-	waitFor(t, 10*time.Second, func() string {
-		if !b.srv.groups.ready() {
-			return "groups not loaded"
-		}
-		return ""
-	})
-	if g, ms := state(); g != gen || !slices.Equal(ms, members) {
-		t.Fatalf("after restart: generation %d members %v, want %d %v", g, ms, gen, members)
+			restartSameAddr(t, b)
+			fastGroups(b)
+			waitFor(t, 10*time.Second, func() string {
+				if !b.srv.groups.ready() {
+					return "groups not loaded"
+				}
+				return ""
+			})
+			if g, ms := state(); g != gen || !slices.Equal(ms, members) {
+				t.Fatalf("after restart: generation %d members %v, want %d %v", g, ms, gen, members)
+			}
+			produceSpread(t, b.addr, topic, parts, 40, 40)
+			r.waitConsumed(80)
+			r.checkNoDups()
+			if g, ms := state(); g != gen || !slices.Equal(ms, members) {
+				t.Fatalf("the group rebalanced after the restart: generation %d members %v, was %d %v", g, ms, gen, members)
+			}
+			c1.stop(t)
+			c2.stop(t)
+		})
 	}
-	produceSpread(t, b.addr, topic, parts, 40, 40)
-	r.waitConsumed(80)
-	r.checkNoDups()
-	if g, ms := state(); g != gen || !slices.Equal(ms, members) {
-		t.Fatalf("the group rebalanced after the restart: generation %d members %v, was %d %v", g, ms, gen, members)
-	}
-	c1.stop(t)
-	c2.stop(t)
 }
