@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"strata/frontends/dataset"
 	"strata/logstore"
 	"strata/meta"
 )
@@ -32,6 +33,8 @@ type httpAPI struct {
 	log      *slog.Logger
 	// ready is true once the store is open and until shutdown begins.
 	ready *atomic.Bool
+	// datasets serves /api/v1/datasets (nil: those routes answer 503).
+	datasets *dataset.Service
 }
 
 // handler returns the routes (net/http ServeMux patterns with methods).
@@ -54,6 +57,7 @@ func (a *httpAPI) handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/groups/{group}/offsets", a.commitOffsets)
 	mux.HandleFunc("DELETE /api/v1/groups/{group}", a.deleteGroup)
 	a.securityRoutes(mux) // users and ACLs (security_api.go)
+	a.datasetRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})

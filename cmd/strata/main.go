@@ -53,6 +53,7 @@ Start a server with "strata serve"; manage it with "strata topic",
 		newBenchCommand(),
 		newUserCommand(),
 		newACLCommand(),
+		newDatasetCommand(),
 	)
 	// Subcommands from other packages (tools/*), one root.AddCommand call each.
 	root.AddCommand(logtool.NewCommand())

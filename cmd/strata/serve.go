@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"strata/cache"
+	"strata/frontends/dataset"
 	"strata/frontends/kafka"
 	"strata/logstore"
 	"strata/meta"
@@ -177,10 +178,16 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 
 	var ready atomic.Bool
-	api := &httpAPI{store: store, node: node, gatherer: reg, log: log, ready: &ready}
+	datasets, err := openDatasets(cfg, node, store, reg, log)
+	if err != nil {
+		return errors.Join(err, store.Close(), closeMeta())
+	}
+	defer datasets.Close() // after the listeners that read through it
+	api := &httpAPI{store: store, node: node, gatherer: reg, log: log, ready: &ready, datasets: datasets}
 	full := api.handler()
 	handler.Store(&full)
 	var kafkaSrv *kafka.Server
+	var flightSrv *dataset.FlightServer
 	for _, l := range cfg.listeners()[1:] {
 		if l.key == keyRaftAddr {
 			continue // meta's, open since openMeta
@@ -205,6 +212,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 			if err != nil {
 				return errors.Join(fmt.Errorf("%s: %w", keyKafkaAddr, err), store.Close(), closeMeta())
+			}
+			continue
+		}
+		if l.key == keyFlightAddr {
+			if flightSrv, err = datasets.ListenFlight(l.addr); err != nil {
+				return errors.Join(fmt.Errorf("%s: %w", keyFlightAddr, err), closeKafka(kafkaSrv), store.Close(), closeMeta())
 			}
 			continue
 		}
@@ -234,6 +247,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if kafkaSrv != nil {
 		kafkaSrv.Close() // in-flight requests finish before the store closes
+	}
+	if flightSrv != nil {
+		flightSrv.Close() // running streams are cancelled before the store closes
 	}
 	if err := store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("close store: %w", err))

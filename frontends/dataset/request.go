@@ -137,7 +137,9 @@ func ParseCommand(cmd []byte) (Request, error) {
 		case "cursor":
 			err = strictJSON(v, &r.Cursor)
 		case "columns":
-			err = strictJSON(v, &r.Columns)
+			if !bytes.Equal(bytes.TrimSpace(v), []byte("null")) { // null: every column
+				err = strictJSON(v, &r.Columns)
+			}
 		}
 		if err != nil {
 			return r, invalid(k, "%v", err)

@@ -344,7 +344,7 @@ type Description struct {
 	// Errors lists the objects registration left out.
 	Errors []ShardError `json:"errors,omitempty"`
 	// Shards lists every shard (describe --shards; nil otherwise).
-	Shards []meta.DatasetShard `json:"shards,omitempty"`
+	ShardList []meta.DatasetShard `json:"shard_list,omitempty"`
 }
 
 // Get returns a dataset and its schema; ErrNotFound if there is none.
@@ -379,7 +379,7 @@ func (s *Service) Describe(ctx context.Context, name string, shards bool) (Descr
 		}
 	}
 	if shards {
-		out.Shards = d.Shards
+		out.ShardList = d.Shards
 	}
 	return out, nil
 }

@@ -56,8 +56,9 @@ func ParseSource(s string) (Source, error) {
 // storeKey names the store (and cache) a source reads through.
 func (s Source) storeKey() string { return s.Loc.String() }
 
-// StoreOpener opens the object store at a location (an s3 bucket or a
-// directory); cmd/strata passes tier.Open with the AWS chain's settings.
+// StoreOpener opens the object store of an s3 location (a bucket);
+// cmd/strata passes tier.Open with the AWS chain's settings. file://
+// sources are read as plain files (plainDir) without it.
 type StoreOpener func(ctx context.Context, loc tier.Location) (tier.ObjectStore, error)
 
 // stores opens one store and one block cache per location, on first use,
@@ -91,7 +92,13 @@ func (s *stores) get(ctx context.Context, src Source) (*storeEntry, error) {
 	if e, ok := s.mu.m[key]; ok {
 		return e, nil
 	}
-	st, err := s.open(ctx, src.Loc)
+	var st tier.ObjectStore
+	var err error
+	if src.Loc.Scheme == "file" {
+		st, err = newPlainDir(src.Loc.Dir)
+	} else {
+		st, err = s.open(ctx, src.Loc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dataset: open store %s: %w", key, err)
 	}
@@ -102,7 +109,10 @@ func (s *stores) get(ctx context.Context, src Source) (*storeEntry, error) {
 		opts.L2Dir = filepath.Join(opts.L2Dir, hex.EncodeToString(sum[:8]))
 	}
 	if s.reg != nil {
-		opts.Registerer = prometheus.WrapRegistererWith(prometheus.Labels{"store": key}, s.reg)
+		// The tier's cache has the same metric names without a store
+		// label, so dataset caches' metrics are dataset_strata_cache_*.
+		opts.Registerer = prometheus.WrapRegistererWithPrefix("dataset_",
+			prometheus.WrapRegistererWith(prometheus.Labels{"store": key}, s.reg))
 	}
 	c, err := cache.Open(opts)
 	if err != nil {
