@@ -266,20 +266,24 @@ func (s *Server) saslStep(rc *reqCtx, in []byte) (out []byte, done bool, err err
 			return nil, false, err
 		}
 		if err := s.checkPlain(ctx, name, password); err != nil {
-			return nil, false, err
+			return nil, false, fmt.Errorf("user %q: %w", name, err)
 		}
 		user, done = name, true
 	case MechScramSHA256, MechScramSHA512:
 		if st.scram == nil {
-			st.scram, err = newScramServer(st.mech, func(name string) (meta.ScramCredential, bool, error) {
-				return s.scramCredential(ctx, name, st.mech)
-			}, s.sec.secret)
-			if err != nil {
+			if st.scram, err = newScramServer(st.mech, nil, s.sec.secret); err != nil {
 				return nil, false, err
 			}
 		}
+		// The lookup uses this step's context (only the first step calls it).
+		st.scram.lookup = func(name string) (meta.ScramCredential, bool, error) {
+			return s.scramCredential(ctx, name, st.mech)
+		}
 		out, done, err = st.scram.step(in)
 		if err != nil {
+			if st.scram.user != "" {
+				err = fmt.Errorf("user %q: %w", st.scram.user, err)
+			}
 			return nil, false, err
 		}
 		user = st.scram.user
