@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -459,6 +460,16 @@ func TestTxnRawFencing(t *testing.T) {
 // which leaves halfway (a rebalance): the output, read_committed, holds
 // every input record exactly once.
 func TestFranzGroupTransactSession(t *testing.T) {
+	testGroupTransactSession(t, false)
+}
+
+// TestFranzGroupTransactSessionConnectionDrops is the same with every
+// client connection going through a proxy that keeps cutting them.
+func TestFranzGroupTransactSessionConnectionDrops(t *testing.T) {
+	testGroupTransactSession(t, true)
+}
+
+func testGroupTransactSession(t *testing.T, drops bool) {
 	b := startBroker(t)
 	txnTopic(t, b, "eos-in", 3)
 	txnTopic(t, b, "eos-out", 3)
@@ -468,14 +479,58 @@ func TestFranzGroupTransactSession(t *testing.T) {
 	for i := range n {
 		recs = append(recs, &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%17), Value: fmt.Appendf(nil, "%d", i)})
 	}
-	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	for i := 0; i < n; i += 30 { // small batches: a fetch returns a few of them
+		if err := prod.ProduceSync(context.Background(), recs[i:min(i+30, n)]...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
+	seed := b.addr
+	stopCuts := func() {}
+	if drops {
+		px, err := faultproxy.New(b.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { px.Close() })
+		host, port, _ := splitHostPort(px.Addr())
+		b.srv.mu.Lock()
+		b.srv.mu.host, b.srv.mu.port = host, port
+		b.srv.mu.Unlock()
+		seed = px.Addr()
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(4 * time.Second):
+					// Cuts further apart than a group join takes (its
+					// rebalance delay is 3 s): the group settles between them.
+					px.CutAll()
+				}
+			}
+		}()
+		stopCuts = func() {
+			close(stop)
+			<-done
+			px.Heal()
+			t.Logf("%d connections, %d duplicate batches", px.Accepted(), b.srv.producers.duplicates.Load())
+		}
+	}
 	var produced atomic.Int64
+	fetchBytes := int32(8 << 10)
+	if drops {
+		fetchBytes = 512 // many small transactions
+	}
 	run := func(ctx context.Context, member int, maxTxns int) error {
 		sess, err := kgo.NewGroupTransactSession(
-			kgo.SeedBrokers(b.addr),
+			kgo.SeedBrokers(seed),
+			kgo.RequestRetries(1000), kgo.RecordRetries(1000),
+			kgo.WithLogger(testKgoLogger()),
+			kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }),
 			kgo.TransactionalID(fmt.Sprintf("eos-%d", member)),
 			kgo.ConsumerGroup("eos-g"),
 			kgo.ConsumeTopics("eos-in"),
@@ -483,7 +538,7 @@ func TestFranzGroupTransactSession(t *testing.T) {
 			kgo.RequireStableFetchOffsets(),
 			kgo.DefaultProduceTopic("eos-out"),
 			kgo.FetchMaxWait(100*time.Millisecond),
-			kgo.FetchMaxPartitionBytes(8<<10),
+			kgo.FetchMaxPartitionBytes(fetchBytes),
 		)
 		if err != nil {
 			return err
@@ -503,6 +558,9 @@ func TestFranzGroupTransactSession(t *testing.T) {
 			}
 			if err := sess.Begin(); err != nil {
 				return fmt.Errorf("begin: %w", err)
+			}
+			if drops {
+				time.Sleep(50 * time.Millisecond) // a longer run, so that cuts land mid-transaction
 			}
 			for _, r := range in {
 				sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: append([]byte("out-"), r.Value...)}, nil)
@@ -531,6 +589,8 @@ func TestFranzGroupTransactSession(t *testing.T) {
 			t.Errorf("session: %v", err)
 		}
 	}
+	stopCuts()
+	t.Logf("%d records transformed in committed transactions", produced.Load())
 	out := consumeAll(t, b.addr, "eos-out", n, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	seen := map[string]int{}
 	for _, r := range out {
@@ -705,4 +765,12 @@ func TestFranzTransactionsConnectionDrops(t *testing.T) {
 	if len(seen) != len(committed) {
 		t.Fatalf("read %d records, %d committed", len(seen), len(committed))
 	}
+}
+
+// testKgoLogger logs franz-go at info level when STRATA_TEST_LOG is set.
+func testKgoLogger() kgo.Logger {
+	if os.Getenv("STRATA_TEST_LOG") == "" {
+		return nil
+	}
+	return kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)
 }
