@@ -122,6 +122,15 @@ func TestACLEnforcement(t *testing.T) {
 		if err := cons.CommitUncommittedOffsets(ctx); err != nil {
 			t.Fatalf("alice commit: %v", err)
 		}
+		// Authorized operations (KIP-430): alice may read and describe g1,
+		// not delete it.
+		dg, err := kadm.NewClient(cons).DescribeGroups(ctx, "g1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ops := dg["g1"].AuthorizedOperations; !slices.Equal(ops, []kadm.ACLOperation{kadm.OpRead, kadm.OpDescribe}) {
+			t.Fatalf("alice's operations on g1: %v", ops)
+		}
 		bob := kadm.NewClient(newFranz(t, b.addr, userOpt("bob", "bob-pw")))
 		if _, err := bob.FetchOffsets(ctx, "g1"); !errors.Is(err, kerr.GroupAuthorizationFailed) {
 			t.Fatalf("bob fetch offsets of g1: %v, want GROUP_AUTHORIZATION_FAILED", err)

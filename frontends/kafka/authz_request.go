@@ -45,13 +45,28 @@ import (
 
 // authorizedHandler returns hd itself when no ACL can deny this
 // connection anything (no ACLs, or a super user), else hd with its serve
-// wrapped in authorizeRequest. conn.dispatch calls it.
+// wrapped in authorizeRequest; either way, the responses that can carry
+// authorized operations get them filled in (authz_ops.go) when asked for.
+// conn.dispatch calls it.
 func (rc *reqCtx) authorizedHandler(hd *handler) *handler {
-	if rc.authzOpen() {
+	open := rc.authzOpen()
+	if open && !reportsAuthorizedOps(hd.key) {
 		return hd
 	}
 	w := *hd
-	w.serve = func(rc *reqCtx, req kmsg.Request) (kmsg.Response, error) { return authorizeRequest(rc, req, hd.serve) }
+	w.serve = func(rc *reqCtx, req kmsg.Request) (kmsg.Response, error) {
+		var resp kmsg.Response
+		var err error
+		if open {
+			resp, err = hd.serve(rc, req)
+		} else {
+			resp, err = authorizeRequest(rc, req, hd.serve)
+		}
+		if err == nil && resp != nil {
+			rc.fillAuthorizedOps(req, resp)
+		}
+		return resp, err
+	}
 	return &w
 }
 
