@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -174,6 +175,9 @@ type wsConn struct {
 	tls *tls.ConnectionState
 	r   io.Reader // the current message
 	wmu sync.Mutex
+	// wdl is the write deadline: gorilla's SetWriteDeadline may not run
+	// concurrently with a write, so Write applies it under wmu.
+	wdl atomic.Pointer[time.Time]
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
@@ -207,17 +211,27 @@ func (c *wsConn) Read(p []byte) (int, error) {
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if d := c.wdl.Load(); d != nil {
+		c.ws.SetWriteDeadline(*d)
+	}
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
-func (c *wsConn) Close() error                       { return c.ws.Close() }
-func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *wsConn) Close() error                      { return c.ws.Close() }
+func (c *wsConn) LocalAddr() net.Addr               { return c.ws.LocalAddr() }
+func (c *wsConn) RemoteAddr() net.Addr              { return c.ws.RemoteAddr() }
+func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+// SetWriteDeadline applies to the next Write, and to one blocked now
+// (through the socket, which allows concurrent calls).
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.wdl.Store(&t)
+	return c.ws.NetConn().SetWriteDeadline(t)
+}
+
 func (c *wsConn) SetDeadline(t time.Time) error {
-	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
