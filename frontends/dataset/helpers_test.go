@@ -285,3 +285,7 @@ func release(recs []arrow.RecordBatch) {
 		r.Release()
 	}
 }
+
+func writeTable(tbl arrow.Table, w io.Writer) error {
+	return pqarrow.WriteTable(tbl, w, 1024, parquet.NewWriterProperties(), pqarrow.DefaultWriterProps())
+}
