@@ -535,7 +535,6 @@ func testGroupTransactSession(t *testing.T, drops bool) {
 			kgo.ConsumerGroup("eos-g"),
 			kgo.ConsumeTopics("eos-in"),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.RequireStableFetchOffsets(),
 			kgo.DefaultProduceTopic("eos-out"),
 			kgo.FetchMaxWait(100*time.Millisecond),
 			kgo.FetchMaxPartitionBytes(fetchBytes),
