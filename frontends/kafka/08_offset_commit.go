@@ -32,7 +32,7 @@ func (c *groupCoordinator) commitOffsets(req *kmsg.OffsetCommitRequest) kmsg.Res
 	if !c.ready() {
 		return errorResponse(req, kerr.CoordinatorLoadInProgress.Code)
 	}
-	if req.Group == "" {
+	if !validGroupID(req.Group) {
 		return errorResponse(req, kerr.InvalidGroupID.Code)
 	}
 	resp := errorResponse(req, 0).(*kmsg.OffsetCommitResponse)

@@ -100,7 +100,7 @@ func (c *groupCoordinator) join(who caller, req *kmsg.JoinGroupRequest, reply fu
 		resp.ErrorCode = code
 		return resp
 	}
-	if req.Group == "" {
+	if !validGroupID(req.Group) {
 		return fail(kerr.InvalidGroupID.Code)
 	}
 	st := time.Duration(req.SessionTimeoutMillis) * time.Millisecond

@@ -124,6 +124,9 @@ func (c *groupCoordinator) consumerHeartbeat(who caller, req *kmsg.ConsumerGroup
 	if req.Group == "" {
 		return fail(kerr.InvalidRequest.Code, "GroupId can't be empty.")
 	}
+	if !validGroupID(req.Group) {
+		return fail(kerr.InvalidGroupID.Code, "")
+	}
 	if req.MemberEpoch < -2 {
 		return fail(kerr.InvalidRequest.Code, "MemberEpoch is invalid.")
 	}

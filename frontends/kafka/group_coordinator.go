@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -490,6 +491,11 @@ func (c *groupCoordinator) flush(closing bool) bool {
 		ctx, cancel := context.WithTimeout(all, c.opts.StoreTimeout)
 		err := c.store.PutGroup(ctx, md, nil)
 		cancel()
+		if meta.RejectedWith(err, meta.RejectInvalid) {
+			// Retrying cannot help: a broken invariant, logged once.
+			c.log.Error("kafka: group metadata refused by meta", "group", md.Group, "err", err)
+			continue
+		}
 		if err != nil {
 			c.log.Warn("kafka: writing group metadata", "group", md.Group, "err", err)
 			c.mu.Lock()
@@ -719,4 +725,11 @@ func (c *groupCoordinator) adoptAllStored() {
 		names[i] = s.Group
 	}
 	c.adoptStored(names)
+}
+
+// validGroupID reports whether a group id can be stored: meta takes a
+// non-empty UTF-8 id of at most 255 bytes. Requests that would create a
+// group answer INVALID_GROUP_ID for any other.
+func validGroupID(id string) bool {
+	return id != "" && len(id) <= 255 && utf8.ValidString(id)
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"strata/meta"
 )
 
 // groupKeys are the API keys the group coordinator serves.
@@ -121,7 +123,8 @@ func FuzzGroupRequests(f *testing.F) {
 		topics := &fakeTopics{m: map[string]topicRef{"t": {name: "t", id: [16]byte{1}, partitions: 4}}}
 		opts := GroupOptions{InitialRebalanceDelay: time.Second}
 		opts.EnsureDefaults()
-		c := newCoordinator(opts, quietLog(), clk, newMemGroupStore(), topics)
+		store := &checkedStore{memGroupStore: newMemGroupStore()}
+		c := newCoordinator(opts, quietLog(), clk, store, topics)
 		ids := 0
 		c.newMemberID = func(string) string { ids++; return fmt.Sprintf("c-%d", ids) }
 		close(c.loaded)
@@ -161,8 +164,34 @@ func FuzzGroupRequests(f *testing.F) {
 				t.Fatalf("after key %d v%d: %s", key, version, msg)
 			}
 		}
-		c.close()
+		c.close() // writes the groups' metadata
+		if store.refused != "" {
+			t.Fatalf("the store refused %s", store.refused)
+		}
 	})
+}
+
+// checkedStore records what it refuses: meta would refuse the same, so
+// the coordinator must never send it.
+type checkedStore struct {
+	*memGroupStore
+	refused string
+}
+
+func (s *checkedStore) CommitOffsets(ctx context.Context, group string, gen *int32, nowMs int64, offsets []meta.OffsetCommit) error {
+	err := s.memGroupStore.CommitOffsets(ctx, group, gen, nowMs, offsets)
+	if err != nil {
+		s.refused = fmt.Sprintf("offsets of group %q: %v", group, err)
+	}
+	return err
+}
+
+func (s *checkedStore) PutGroup(ctx context.Context, md meta.GroupMetadata, gen *int32) error {
+	err := s.memGroupStore.PutGroup(ctx, md, gen)
+	if err != nil {
+		s.refused = fmt.Sprintf("metadata of group %q: %v", md.Group, err)
+	}
+	return err
 }
 
 func isGroupKey(k int16) bool {

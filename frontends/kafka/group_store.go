@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -50,7 +51,14 @@ func (s *memGroupStore) get(group string) *memGroup {
 	return g
 }
 
+// errBadGroupID is what memGroupStore answers for a group id meta would
+// refuse.
+var errBadGroupID = errors.New("kafka: bad group id")
+
 func (s *memGroupStore) CommitOffsets(_ context.Context, group string, _ *int32, nowMs int64, offsets []meta.OffsetCommit) error {
+	if !validGroupID(group) {
+		return errBadGroupID
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.get(group)
@@ -108,6 +116,9 @@ func (s *memGroupStore) DeleteOffsets(_ context.Context, group string, partition
 }
 
 func (s *memGroupStore) PutGroup(_ context.Context, md meta.GroupMetadata, _ *int32) error {
+	if !validGroupID(md.Group) {
+		return errBadGroupID
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	md.Members = slices.Clone(md.Members)
