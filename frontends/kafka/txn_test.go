@@ -773,3 +773,88 @@ func testKgoLogger() kgo.Logger {
 	}
 	return kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)
 }
+
+// TestIdempotentConcurrentProducers: idempotent producers and a
+// transactional one write one partition at once; every record is there
+// once, each producer's in its order, and read_committed sees the
+// committed transactions only.
+func TestIdempotentConcurrentProducers(t *testing.T) {
+	b := startBroker(t)
+	txnTopic(t, b, "conc", 1)
+	const producers, n = 4, 2000
+	var wg sync.WaitGroup
+	errs := make(chan error, producers+1)
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := newFranz(t, b.addr, kgo.DefaultProduceTopic("conc"), kgo.ProducerLinger(0))
+			var rs []*kgo.Record
+			for i := range n {
+				rs = append(rs, &kgo.Record{Key: fmt.Appendf(nil, "p%d", p), Value: fmt.Appendf(nil, "%d", i)})
+			}
+			for i := 0; i < n; i += 100 {
+				if err := cl.ProduceSync(context.Background(), rs[i:i+100]...).FirstErr(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cl := newFranz(t, b.addr, kgo.DefaultProduceTopic("conc"), kgo.TransactionalID("conc-tx"))
+		for txn := range 20 {
+			if err := cl.BeginTransaction(); err != nil {
+				errs <- err
+				return
+			}
+			for i := range 10 {
+				cl.Produce(context.Background(), &kgo.Record{Key: []byte("tx"), Value: fmt.Appendf(nil, "%d-%d", txn, i)}, nil)
+			}
+			if err := cl.Flush(context.Background()); err != nil {
+				errs <- err
+				return
+			}
+			if err := cl.EndTransaction(context.Background(), kgo.TransactionEndTry(txn%2 == 0)); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := consumeAll(t, b.addr, "conc", producers*n+100, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	next := map[string]int{}
+	tx := 0
+	for _, r := range got {
+		k := string(r.Key)
+		if k == "tx" {
+			var txn, i int
+			fmt.Sscanf(string(r.Value), "%d-%d", &txn, &i)
+			if txn%2 != 0 {
+				t.Fatalf("read_committed returned aborted record %s", r.Value)
+			}
+			tx++
+			continue
+		}
+		var i int
+		fmt.Sscan(string(r.Value), &i)
+		if i != next[k] {
+			t.Fatalf("producer %s: record %d where %d was due", k, i, next[k])
+		}
+		next[k]++
+	}
+	for p := range producers {
+		if c := next[fmt.Sprintf("p%d", p)]; c != n {
+			t.Fatalf("producer %d: %d records, want %d", p, c, n)
+		}
+	}
+	if tx != 100 {
+		t.Fatalf("%d committed transactional records, want 100", tx)
+	}
+}
