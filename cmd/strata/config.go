@@ -32,6 +32,10 @@ const (
 	keyMQTTAddr               = "mqtt-addr"
 	keyMQTTTLSAddr            = "mqtt-tls-addr"
 	keyMQTTWSAddr             = "mqtt-ws-addr"
+	keyMQTTWSSAddr            = "mqtt-wss-addr"
+	keyMQTTTLSCert            = "mqtt-tls-cert"
+	keyMQTTTLSKey             = "mqtt-tls-key"
+	keyMQTTRefuseSubscribe    = "mqtt-refuse-subscribe"
 	keyFlightAddr             = "flight-addr"
 	keyRaftAddr               = "raft-addr"
 	keyNodeID                 = "node-id"
@@ -61,6 +65,10 @@ type Config struct {
 	MQTTAddr               string        `yaml:"mqtt-addr"`
 	MQTTTLSAddr            string        `yaml:"mqtt-tls-addr"`
 	MQTTWSAddr             string        `yaml:"mqtt-ws-addr"`
+	MQTTWSSAddr            string        `yaml:"mqtt-wss-addr"`
+	MQTTTLSCert            string        `yaml:"mqtt-tls-cert"`
+	MQTTTLSKey             string        `yaml:"mqtt-tls-key"`
+	MQTTRefuseSubscribe    []string      `yaml:"mqtt-refuse-subscribe"`
 	FlightAddr             string        `yaml:"flight-addr"`
 	RaftAddr               string        `yaml:"raft-addr"`
 	NodeID                 uint64        `yaml:"node-id"`
@@ -102,6 +110,7 @@ func DefaultConfig() Config {
 		MQTTAddr:               "127.0.0.1:1883",
 		MQTTTLSAddr:            "127.0.0.1:8883",
 		MQTTWSAddr:             "127.0.0.1:8083",
+		MQTTWSSAddr:            "127.0.0.1:8084",
 		FlightAddr:             "127.0.0.1:8815",
 		RaftAddr:               "127.0.0.1:7100",
 		NodeID:                 1,
@@ -128,6 +137,7 @@ func (c Config) listeners() []listener {
 		{"mqtt", keyMQTTAddr, c.MQTTAddr},
 		{"mqtt-tls", keyMQTTTLSAddr, c.MQTTTLSAddr},
 		{"mqtt-ws", keyMQTTWSAddr, c.MQTTWSAddr},
+		{"mqtt-wss", keyMQTTWSSAddr, c.MQTTWSSAddr},
 		{"flight", keyFlightAddr, c.FlightAddr},
 		{"raft", keyRaftAddr, c.RaftAddr},
 	}
@@ -180,6 +190,10 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.TierLocation(); err != nil {
 		return err
+	}
+	if (c.MQTTTLSCert == "") != (c.MQTTTLSKey == "") {
+		return fmt.Errorf("%s and %s go together: set both or neither (without them %s and %s stay closed)",
+			keyMQTTTLSCert, keyMQTTTLSKey, keyMQTTTLSAddr, keyMQTTWSSAddr)
 	}
 	return c.validateKafkaSecurity()
 }
@@ -275,6 +289,16 @@ func (c Config) YAML() ([]byte, error) {
 		return nil, err
 	}
 	out = append(out, sec...)
+	mq, err := yaml.Marshal(struct {
+		WSSAddr         string   `yaml:"mqtt-wss-addr"`
+		TLSCert         string   `yaml:"mqtt-tls-cert"`
+		TLSKey          string   `yaml:"mqtt-tls-key"`
+		RefuseSubscribe []string `yaml:"mqtt-refuse-subscribe"`
+	}{c.MQTTWSSAddr, c.MQTTTLSCert, c.MQTTTLSKey, c.MQTTRefuseSubscribe})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, mq...)
 	file := c.File
 	if file == "" {
 		file = "none"
@@ -293,6 +317,10 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String(keyMQTTAddr, d.MQTTAddr, "MQTT listener (empty disables)")
 	fs.String(keyMQTTTLSAddr, d.MQTTTLSAddr, "MQTT over TLS listener (empty disables)")
 	fs.String(keyMQTTWSAddr, d.MQTTWSAddr, "MQTT over WebSocket listener, path /mqtt (empty disables)")
+	fs.String(keyMQTTWSSAddr, d.MQTTWSSAddr, "MQTT over WebSocket over TLS listener, path /mqtt (empty disables; needs mqtt-tls-cert and mqtt-tls-key)")
+	fs.String(keyMQTTTLSCert, "", "PEM certificate (chain) of the MQTT TLS and WSS listeners (without it they stay closed)")
+	fs.String(keyMQTTTLSKey, "", "PEM private key of the MQTT TLS and WSS listeners")
+	fs.StringArray(keyMQTTRefuseSubscribe, nil, "MQTT topic filter whose subscriptions are refused with reason 0x80 (repeatable)")
 	fs.String(keyFlightAddr, d.FlightAddr, "Arrow Flight listener (empty disables)")
 	fs.String(keyRaftAddr, d.RaftAddr, "Raft listener of meta (Dragonboat); required, and the address other nodes reach this one at")
 	fs.Uint64(keyNodeID, d.NodeID, "this node's ID in the meta cluster (1 and up, unique per cluster)")
@@ -313,6 +341,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 // fileKeys are the keys a config file may set: every config key but
 // "config" itself.
 var fileKeys = []string{keyDataDir, keyHTTPAddr, keyKafkaAddr, keyMQTTAddr, keyMQTTTLSAddr, keyMQTTWSAddr, keyFlightAddr,
+	keyMQTTWSSAddr, keyMQTTTLSCert, keyMQTTTLSKey, keyMQTTRefuseSubscribe,
 	keyRaftAddr, keyNodeID, keyPeers, keyJoin, keyRetentionCheckInterval, keyShutdownTimeout, keyLogLevel, keyLogFormat,
 	keyTier, keyTierEndpoint, keyCacheDir, keyCacheMemory, keyCacheDisk}
 
@@ -362,6 +391,10 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		TierEndpoint: strings.TrimSpace(v.GetString(keyTierEndpoint)),
 		CacheDir:     strings.TrimSpace(v.GetString(keyCacheDir)),
 	}
+	c.MQTTWSSAddr = v.GetString(keyMQTTWSSAddr)
+	c.MQTTTLSCert = strings.TrimSpace(v.GetString(keyMQTTTLSCert))
+	c.MQTTTLSKey = strings.TrimSpace(v.GetString(keyMQTTTLSKey))
+	c.MQTTRefuseSubscribe = v.GetStringSlice(keyMQTTRefuseSubscribe)
 	if c.Tier == "" && c.DataDir != "" {
 		c.Tier = defaultTier(c.DataDir)
 	}

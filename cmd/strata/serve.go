@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"strata/cache"
 	"strata/frontends/dataset"
 	"strata/frontends/kafka"
+	"strata/frontends/mqtt"
 	"strata/logstore"
 	"strata/meta"
 	"strata/tier"
@@ -188,6 +190,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	handler.Store(&full)
 	var kafkaSrv *kafka.Server
 	var flightSrv *dataset.FlightServer
+	var mqttSrv *mqtt.Server
 	for _, l := range cfg.listeners()[1:] {
 		if l.key == keyRaftAddr {
 			continue // meta's, open since openMeta
@@ -215,9 +218,15 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 			continue
 		}
+		if isMQTTKey(l.key) {
+			if mqttSrv, err = listenMQTT(mqttSrv, cfg, l, store, node, log); err != nil {
+				return errors.Join(fmt.Errorf("%s: %w", l.key, err), closeMQTT(mqttSrv), closeKafka(kafkaSrv), store.Close(), closeMeta())
+			}
+			continue
+		}
 		if l.key == keyFlightAddr {
 			if flightSrv, err = datasets.ListenFlight(l.addr); err != nil {
-				return errors.Join(fmt.Errorf("%s: %w", keyFlightAddr, err), closeKafka(kafkaSrv), store.Close(), closeMeta())
+				return errors.Join(fmt.Errorf("%s: %w", keyFlightAddr, err), closeMQTT(mqttSrv), closeKafka(kafkaSrv), store.Close(), closeMeta())
 			}
 			continue
 		}
@@ -247,6 +256,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	if kafkaSrv != nil {
 		kafkaSrv.Close() // in-flight requests finish before the store closes
+	}
+	if mqttSrv != nil {
+		mqttSrv.Close() // clients are disconnected and sessions stored before the store closes
 	}
 	if flightSrv != nil {
 		flightSrv.Close() // running streams are cancelled before the store closes
@@ -486,4 +498,54 @@ func startingHandler(reg prometheus.Gatherer) http.Handler {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "starting: waiting for a meta quorum, then opening the store")
 	})
 	return mux
+}
+
+// isMQTTKey reports whether key is one of the MQTT listeners.
+func isMQTTKey(key string) bool {
+	return key == keyMQTTAddr || key == keyMQTTTLSAddr || key == keyMQTTWSAddr || key == keyMQTTWSSAddr
+}
+
+// listenMQTT opens one MQTT listener, creating the server on the first
+// (srv nil). TLS and WSS need mqtt-tls-cert and mqtt-tls-key; without
+// them those listeners stay closed, with a log line.
+func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store, node *meta.Node, log *slog.Logger) (*mqtt.Server, error) {
+	tlsListener := l.key == keyMQTTTLSAddr || l.key == keyMQTTWSSAddr
+	if tlsListener && cfg.MQTTTLSCert == "" {
+		log.Info("MQTT TLS listener not opened: set mqtt-tls-cert and mqtt-tls-key", "listener", l.name, "addr", l.addr)
+		return srv, nil
+	}
+	if srv == nil {
+		opts := mqtt.Options{Store: store, Node: node, Logger: log, RefuseSubscribe: cfg.MQTTRefuseSubscribe, ShutdownTimeout: cfg.ShutdownTimeout}
+		if cfg.MQTTTLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.MQTTTLSCert, cfg.MQTTTLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s: %w", keyMQTTTLSCert, keyMQTTTLSKey, err)
+			}
+			opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		var err error
+		if srv, err = mqtt.NewServer(opts); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	switch l.key {
+	case keyMQTTAddr:
+		_, err = srv.Listen(l.addr)
+	case keyMQTTTLSAddr:
+		_, err = srv.ListenTLS(l.addr)
+	case keyMQTTWSAddr:
+		_, err = srv.ListenWebSocket(l.addr)
+	case keyMQTTWSSAddr:
+		_, err = srv.ListenWebSocketTLS(l.addr)
+	}
+	return srv, err
+}
+
+// closeMQTT closes an MQTT server that may not have been opened.
+func closeMQTT(s *mqtt.Server) error {
+	if s == nil {
+		return nil
+	}
+	return s.Close()
 }
