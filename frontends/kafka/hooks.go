@@ -13,14 +13,15 @@ import (
 // Produce. It runs after a partition's batches are framed and before they
 // are appended, in the connection's goroutine, once per partition.
 //
-// Idempotence (later): look up producer (h.ProducerID, h.ProducerEpoch)
-// for t; a batch whose sequence is among the last five appended is a
-// duplicate: return dup=true and its original base offset (the response
-// says success at that offset and nothing is appended); a sequence gap is
-// OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch is INVALID_PRODUCER_EPOCH
-// (PRODUCER_FENCED from v?); transactional batches of a partition not in
-// the transaction are INVALID_TXN_STATE. Producer state is rebuilt from
-// the log at start. Implemented in producer_state.go (gateProducer).
+// A batch whose sequence is among its producer's last five appended is a
+// duplicate: dup=true and its original base offset (the response says
+// success at that offset and nothing is appended); a sequence gap is
+// OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch is INVALID_PRODUCER_EPOCH;
+// a transactional batch of a partition not in an open transaction is
+// INVALID_TXN_STATE. It runs under the partition's producer lock
+// (producerLock, taken by producePartition) until producerAppended.
+// Producer state is rebuilt from the log lazily after a restart.
+// Implemented in producer_state.go (gateProducer).
 func (s *Server) producerGate(rc *reqCtx, t tp, hs []logstore.BatchHeader) (dup bool, dupBase int64, code int16) {
 	return s.gateProducer(rc, t, hs)
 }
