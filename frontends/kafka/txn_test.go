@@ -453,6 +453,20 @@ func TestTxnRawFencing(t *testing.T) {
 	if len(lresp.TransactionStates) != 1 || lresp.TransactionStates[0].TransactionalID != id || len(lresp.UnknownStateFilters) != 1 {
 		t.Fatalf("ListTransactions: %+v", lresp)
 	}
+
+	preq := kmsg.NewPtrDescribeProducersRequest()
+	pt := kmsg.NewDescribeProducersRequestTopic()
+	pt.Topic, pt.Partitions = "fence", []int32{0}
+	preq.Topics = append(preq.Topics, pt)
+	presp, err := preq.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := presp.Topics[0].Partitions[0]; ps.ErrorCode != 0 || len(ps.ActiveProducers) != 1 || ps.ActiveProducers[0].ProducerID != pid ||
+		// The fencing ABORT marker moved the partition to the bumped epoch, with no sequence yet.
+		ps.ActiveProducers[0].ProducerEpoch != int32(epoch)+1 || ps.ActiveProducers[0].LastSequence != -1 || ps.ActiveProducers[0].CurrentTxnStartOffset != -1 {
+		t.Fatalf("DescribeProducers: %+v", ps)
+	}
 }
 
 // TestFranzGroupTransactSession: exactly-once consume-transform-produce
