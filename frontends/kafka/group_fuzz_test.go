@@ -187,6 +187,20 @@ func (s *checkedStore) CommitOffsets(ctx context.Context, group string, gen *int
 }
 
 func (s *checkedStore) PutGroup(ctx context.Context, md meta.GroupMetadata, gen *int32) error {
+	// meta's rules for stored metadata (meta/groups.go validateGroupMetadata).
+	ids, instances := map[string]bool{}, map[string]bool{}
+	for _, m := range md.Members {
+		if m.MemberID == "" || ids[m.MemberID] || m.InstanceID != "" && instances[m.InstanceID] {
+			s.refused = fmt.Sprintf("metadata of group %q: member %+v", md.Group, m)
+		}
+		ids[m.MemberID], instances[m.InstanceID] = true, m.InstanceID != ""
+	}
+	if md.Leader != "" && !ids[md.Leader] || md.Generation < 0 {
+		s.refused = fmt.Sprintf("metadata of group %q: leader %q generation %d", md.Group, md.Leader, md.Generation)
+	}
+	if _, ok := parseGroupState(md.State); !ok {
+		s.refused = fmt.Sprintf("metadata of group %q: state %q", md.Group, md.State)
+	}
 	err := s.memGroupStore.PutGroup(ctx, md, gen)
 	if err != nil {
 		s.refused = fmt.Sprintf("metadata of group %q: %v", md.Group, err)
