@@ -85,9 +85,11 @@ const (
 	// ActionRetain: publish with the retain flag (asked after
 	// ActionPublish allowed the publish).
 	ActionRetain
-	// ActionReceive: a message on topic is about to be delivered to the
-	// client (checked on delivery, so an ACL change takes effect on
-	// existing subscriptions).
+	// ActionReceive: a message on topic is about to be written to the
+	// client (asked by the connection's writer just before the PUBLISH
+	// is encoded, so an ACL change takes effect on existing
+	// subscriptions and queued messages; a refused message is dropped,
+	// and a QoS 1/2 one completed, as if delivered).
 	ActionReceive
 )
 
@@ -104,9 +106,10 @@ type AuthzRequest struct {
 }
 
 // Authorizer decides each publish, subscribe and delivery. It is called
-// on the connection's read goroutine (publish, subscribe) or on the
-// delivering goroutine (receive), so it must be cheap and must not block:
-// cache rules, do not call meta per packet.
+// on the connection's read goroutine (publish, subscribe) or its write
+// goroutine (receive), so it must be cheap and must not block: cache
+// rules, do not call meta per packet. With the default AllowAll the
+// receive check is skipped altogether.
 type Authorizer interface {
 	Authorize(req *AuthzRequest) bool
 }

@@ -252,3 +252,13 @@ func (c *v3Client) next(t testing.TB) pahov3.Message {
 		return nil
 	}
 }
+
+func dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}

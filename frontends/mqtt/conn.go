@@ -294,6 +294,11 @@ func (c *conn) encode(dst []byte, it outItem) []byte {
 		c.dropped(om)
 		return dst
 	}
+	if s.checkReceive && !s.opts.Authorizer.Authorize(&AuthzRequest{Client: &c.info, Action: ActionReceive, Topic: m.Topic, QoS: om.qos}) {
+		s.stats.droppedOther.Add(1)
+		c.dropped(om)
+		return dst
+	}
 	p := &Publish{Dup: it.dup, QoS: om.qos, Retain: om.retain, Topic: m.Topic, PacketID: om.id, Payload: m.Payload}
 	if om.qos == 0 {
 		p.PacketID = 0

@@ -210,6 +210,9 @@ type Server struct {
 	stats    stats
 	started  time.Time
 	refuse   map[string]bool
+	// checkReceive: the Authorizer is not AllowAll, so the writer asks it
+	// (ActionReceive) before each delivery.
+	checkReceive bool
 
 	// wg counts accept loops, connection goroutines, timers' work and
 	// the $SYS loop.
@@ -271,6 +274,8 @@ func NewServer(opts Options) (*Server, error) {
 	s.retained = newRetainedSet()
 	s.started = s.now()
 	s.refuse = make(map[string]bool)
+	_, allowAll := opts.Authorizer.(AllowAll)
+	s.checkReceive = !allowAll
 	for _, f := range opts.RefuseSubscribe {
 		s.refuse[f] = true
 	}
@@ -373,6 +378,7 @@ func (s *Server) Close() error {
 	}
 	for _, ss := range sessions {
 		ss.stopTimers()
+		ss.putStore() // what each persistent session owes now, for the next start
 	}
 	return nil
 }
