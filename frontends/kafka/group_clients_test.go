@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	segkafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -903,5 +905,128 @@ func TestGroupSurvivesCoordinatorRestart(t *testing.T) {
 			c1.stop(t)
 			c2.stop(t)
 		})
+	}
+}
+
+// TestKadmGroupAdmin drives the group admin APIs with kadm over the wire:
+// simple commits, FetchOffsets, ListGroups filters, DescribeGroups,
+// DescribeConsumerGroups of a KIP-848 group, OffsetDelete, and
+// DeleteGroups of an active and of an empty group.
+func TestKadmGroupAdmin(t *testing.T) {
+	b := startBroker(t)
+	fastGroups(b)
+	const topic = "admin"
+	createTopic(t, b.addr, topic, 3)
+	produceSpread(t, b.addr, topic, 3, 0, 30)
+	adm := kadm.NewClient(newFranz(t, b.addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// An admin commit makes a simple group.
+	var offs kadm.Offsets
+	offs.AddOffset(topic, 0, 7, -1)
+	offs.AddOffset(topic, 1, 8, -1)
+	offs.AddOffset("no-such-topic", 0, 1, -1)
+	resps, err := adm.CommitOffsets(ctx, "simple", offs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := resps.Lookup(topic, 1); r.Err != nil {
+		t.Fatalf("commit: %v", r.Err)
+	}
+	if r, _ := resps.Lookup("no-such-topic", 0); !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("commit to an unknown topic: %v", r.Err)
+	}
+	if got := committed(t, b.addr, "simple", topic); got[0] != 7 || got[1] != 8 || len(got) != 2 {
+		t.Fatalf("fetched %v", got)
+	}
+
+	// A classic consumer and a KIP-848 one.
+	rc := newGroupRun(t, b.addr, topic, "classic")
+	c1 := rc.start("c1")
+	rk := newGroupRun(t, b.addr, topic, "next")
+	k1 := rk.start("k1", kgo.ServerSideBalancer())
+	rc.waitConsumed(30)
+	rk.waitConsumed(30)
+
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listed.Groups(); !slices.Equal(got, []string{"classic", "next", "simple"}) {
+		t.Fatalf("ListGroups: %v", got)
+	}
+	stable, err := adm.ListGroups(ctx, "Stable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stable.Groups(); !slices.Equal(got, []string{"classic", "next"}) {
+		t.Fatalf("ListGroups(Stable): %v", got)
+	}
+	byType, err := adm.ListGroupsByType(ctx, []string{"consumer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := byType.Groups(); !slices.Equal(got, []string{"next"}) {
+		t.Fatalf("ListGroupsByType(consumer): %v", got)
+	}
+
+	described, err := adm.DescribeGroups(ctx, "classic", "simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := described["classic"]; d.State != "Stable" || len(d.Members) != 1 || d.Protocol != "cooperative-sticky" {
+		t.Fatalf("DescribeGroups(classic): %+v", d)
+	}
+	if d := described["simple"]; d.State != "Empty" || len(d.Members) != 0 {
+		t.Fatalf("DescribeGroups(simple): %+v", d)
+	}
+	cgs, err := adm.DescribeConsumerGroups(ctx, "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cgs["next"]; d.Err != nil || d.State != "Stable" || len(d.Members) != 1 || d.AssignorName != "uniform" {
+		t.Fatalf("DescribeConsumerGroups(next): %+v", d)
+	}
+
+	// OffsetDelete: the subscribed topic of an active group stays.
+	dels, err := adm.DeleteOffsets(ctx, "classic", kadm.TopicsSet{topic: {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dels[topic][0]; !errors.Is(err, kerr.GroupSubscribedToTopic) {
+		t.Fatalf("DeleteOffsets of a subscribed topic: %v", err)
+	}
+	dels, err = adm.DeleteOffsets(ctx, "simple", kadm.TopicsSet{topic: {0: {}}})
+	if err != nil || dels[topic][0] != nil {
+		t.Fatalf("DeleteOffsets(simple): %v %v", dels, err)
+	}
+
+	// DeleteGroups: an active group is NON_EMPTY_GROUP; stopped, it goes.
+	deleted, err := adm.DeleteGroups(ctx, "classic", "simple", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(deleted["classic"].Err, kerr.NonEmptyGroup) || deleted["simple"].Err != nil || !errors.Is(deleted["nope"].Err, kerr.GroupIDNotFound) {
+		t.Fatalf("DeleteGroups: %+v", deleted)
+	}
+	c1.stop(t)
+	k1.stop(t)
+	deleted, err = adm.DeleteGroups(ctx, "classic", "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deleted["classic"].Err != nil || deleted["next"].Err != nil {
+		t.Fatalf("DeleteGroups after the consumers left: %+v", deleted)
+	}
+	listed, err = adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 0 {
+		t.Fatalf("groups left: %v", listed.Groups())
+	}
+	if got := committed(t, b.addr, "classic", topic); len(got) != 0 {
+		t.Fatalf("a deleted group's offsets: %v", got)
 	}
 }
