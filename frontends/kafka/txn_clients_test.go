@@ -1,7 +1,11 @@
 package kafka
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +118,63 @@ func TestSaramaIdempotentAndTransactions(t *testing.T) {
 	for _, v := range got {
 		if v[:4] != "true" {
 			t.Fatalf("sarama read_committed returned %s", v)
+		}
+	}
+}
+
+// TestKcatIdempotentAndReadCommitted drives librdkafka through kcat: an
+// idempotent produce, then read_committed and read_uncommitted consumes
+// of a topic with committed and aborted franz-go transactions.
+func TestKcatIdempotentAndReadCommitted(t *testing.T) {
+	kcat := kcatPath(t)
+	b := startBroker(t)
+	txnTopic(t, b, "kcat-idem", 1)
+	txnTopic(t, b, "kcat-tx", 1)
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, kcat, append([]string{"-b", b.addr}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("kcat %v: %v\n%s", args, err, errb.String())
+		}
+		return out.String()
+	}
+	var in strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&in, "v%d\n", i)
+	}
+	run(in.String(), "-P", "-t", "kcat-idem", "-X", "enable.idempotence=true")
+	got := consumeAll(t, b.addr, "kcat-idem", 100)
+	if len(got) != 100 || got[0].ProducerID < 0 {
+		t.Fatalf("kcat idempotent produce: %d records, producer id %d", len(got), got[0].ProducerID)
+	}
+
+	cl := newFranz(t, b.addr, kgo.TransactionalID("kcat-tx-1"), kgo.DefaultProduceTopic("kcat-tx"))
+	for _, commit := range []bool{true, false, true, false} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: fmt.Appendf(nil, "%v-%d", commit, i)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(context.Background(), kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	committed := strings.Fields(run("", "-C", "-t", "kcat-tx", "-o", "beginning", "-e", "-f", "%s\n", "-X", "isolation.level=read_committed"))
+	all := strings.Fields(run("", "-C", "-t", "kcat-tx", "-o", "beginning", "-e", "-f", "%s\n", "-X", "isolation.level=read_uncommitted"))
+	if len(committed) != 10 || len(all) != 20 {
+		t.Fatalf("kcat read_committed %d records (want 10), read_uncommitted %d (want 20)", len(committed), len(all))
+	}
+	for _, v := range committed {
+		if !strings.HasPrefix(v, "true") {
+			t.Fatalf("kcat read_committed returned %s", v)
 		}
 	}
 }
