@@ -615,6 +615,20 @@ func (c *txnCoordinator) hasPendingOffsets(group string) bool {
 // endTxn serves EndTxn.
 func (c *txnCoordinator) endTxn(req *kmsg.EndTxnRequest) int16 {
 	e, code := c.lookupProducer(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Version, 2)
+	if code == kerr.ProducerFenced.Code || code == kerr.InvalidProducerEpoch.Code {
+		// KIP-588: the coordinator aborted this producer's transaction at
+		// its timeout and bumped the epoch by one; the producer's abort
+		// of it succeeds, so that it can recover with InitProducerId
+		// (which accepts the epoch before the current one).
+		if e := c.entry(req.TransactionalID, false); e != nil && !req.Commit {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if e.m.ProducerID == req.ProducerID && e.m.ProducerEpoch == req.ProducerEpoch+1 && e.m.State == meta.TxnCompleteAbort {
+				return 0
+			}
+		}
+		return code
+	}
 	if code != 0 {
 		return code
 	}

@@ -371,6 +371,39 @@ func TestTxnTimeoutAborts(t *testing.T) {
 	if err := cl.EndTransaction(context.Background(), kgo.TryCommit); err == nil {
 		t.Fatal("committing a timed-out transaction succeeded")
 	}
+
+	// KIP-588 over the wire: the producer's abort of the timed-out
+	// transaction succeeds, and InitProducerId with its old epoch recovers.
+	raw := newFranz(t, b.addr)
+	id := "tto-2"
+	pid, epoch := initProducerID(t, raw, &id, 300)
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = "tto", []int32{0}
+	add.Topics = append(add.Topics, at)
+	if _, err := add.RequestWith(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if m, _ := b.srv.txns.describe(id); m.State == "CompleteAbort" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tto-2 was not aborted at its timeout")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch = id, pid, epoch
+	if resp, err := end.RequestWith(context.Background(), raw); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("abort after the timeout: %v, %v", err, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	ip := kmsg.NewPtrInitProducerIDRequest()
+	ip.TransactionalID, ip.TransactionTimeoutMillis, ip.ProducerID, ip.ProducerEpoch = &id, 300, pid, epoch
+	if resp, err := ip.RequestWith(context.Background(), raw); err != nil || resp.ErrorCode != 0 || resp.ProducerID != pid || resp.ProducerEpoch != epoch+2 {
+		t.Fatalf("InitProducerId with the old epoch: %v, %+v", err, resp)
+	}
 }
 
 // TestTxnRawFencing drives InitProducerId and EndTxn over the wire: a new
