@@ -257,7 +257,7 @@ func (arrowFormat) scan(ctx context.Context, st tier.ObjectStore, obj tier.Objec
 	}
 	var rows int64
 	for _, b := range blocks {
-		n, err := arrowBatchLength(tr, b)
+		n, err := arrowBatchLength(tr, obj.Size, b)
 		if err != nil {
 			return 0, nil, corrupt(err)
 		}
@@ -353,9 +353,9 @@ func arrowFooterBlocks(r io.ReaderAt, size int64) ([]ipcBlock, error) {
 // {version: short; header_type: ubyte; header: RecordBatch; bodyLength:
 // long}, RecordBatch table {length: long; ...}, after an optional 0xFFFFFFFF
 // continuation and the int32 metadata length.
-func arrowBatchLength(r io.ReaderAt, b ipcBlock) (int64, error) {
-	if b.metaLen < 8 || b.metaLen > 16<<20 || b.offset < 0 {
-		return 0, fmt.Errorf("block metadata length %d at %d", b.metaLen, b.offset)
+func arrowBatchLength(r io.ReaderAt, size int64, b ipcBlock) (int64, error) {
+	if b.metaLen < 8 || b.metaLen > 1<<20 || b.offset < 0 || b.offset > size-int64(b.metaLen) {
+		return 0, fmt.Errorf("block metadata length %d at %d of %d bytes", b.metaLen, b.offset, size)
 	}
 	buf := make([]byte, b.metaLen)
 	if _, err := r.ReadAt(buf, b.offset); err != nil {
