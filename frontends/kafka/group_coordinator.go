@@ -32,8 +32,11 @@ import (
 // group metadata, states), group_classic.go, group_consumer.go (with the
 // "uniform" and "range" server assignors), group_store.go (the store
 // and topic lookup seams, an in-memory store), group_clock.go (timers on
-// a clock a test can fake), and one file per API key. The spec is
-// testdata/groups, run by group_spec_test.go on fake time.
+// a clock a test can fake), group_metrics.go, and one file per API key.
+// Tests: the spec in testdata/groups (group_spec_test.go, fake time),
+// randomized simulated clients (group_sim_test.go), fuzzing
+// (group_fuzz_test.go), and real clients over sockets
+// (group_clients_test.go: franz-go, sarama, kafka-go, kcat).
 //
 // Invariants:
 //
