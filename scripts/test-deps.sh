@@ -31,3 +31,12 @@ if ! go version -m "$tools/versitygw" 2>/dev/null | grep -qE "^[[:space:]]mod[[:
   echo "test-deps: installing versitygw $versitygw_version into bin/tools (about 2 minutes cold)"
   GOBIN="$tools" go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
 fi
+
+# tools/arrowjs: the npm apache-arrow package that cmd/strata's tests read
+# the HTTP dataset stream with (a third-party Arrow reader; Node is on the
+# machines). Reinstalled when package-lock.json changes.
+arrowjs=tools/arrowjs
+if [ ! -d "$arrowjs/node_modules/apache-arrow" ] || [ "$arrowjs/package-lock.json" -nt "$arrowjs/node_modules/.package-lock.json" ]; then
+  echo "test-deps: installing $arrowjs (npm ci)"
+  npm ci --prefix "$arrowjs" --no-audit --no-fund
+fi

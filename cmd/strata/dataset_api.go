@@ -64,7 +64,7 @@ func datasetErrorStatus(err error) (int, string) {
 		return http.StatusBadRequest, codeInvalidDataset
 	case errors.Is(err, dataset.ErrNotFound), meta.RejectedWith(err, meta.RejectNotFound):
 		return http.StatusNotFound, codeUnknownDataset
-	case meta.RejectedWith(err, meta.RejectExists):
+	case errors.Is(err, dataset.ErrExists), meta.RejectedWith(err, meta.RejectExists):
 		return http.StatusConflict, codeDatasetExists
 	case errors.Is(err, dataset.ErrCorrupt), errors.Is(err, tier.ErrCorrupt):
 		return http.StatusUnprocessableEntity, codeDatasetCorrupt

@@ -92,6 +92,8 @@ func grpcError(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrNotFound):
 		code = codes.NotFound
+	case errors.Is(err, ErrExists):
+		code = codes.AlreadyExists
 	case errors.Is(err, ErrStale):
 		code = codes.FailedPrecondition
 	case errors.Is(err, context.Canceled):

@@ -29,6 +29,9 @@ var ErrInvalid = errors.New("dataset: invalid request")
 // ErrNotFound: no dataset of that name.
 var ErrNotFound = errors.New("dataset: not found")
 
+// ErrExists: a dataset of that name is registered already.
+var ErrExists = errors.New("dataset: exists")
+
 // ErrStale: a ticket was issued for a dataset that has since been deleted
 // or registered again.
 var ErrStale = errors.New("dataset: ticket is stale")

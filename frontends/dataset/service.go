@@ -183,6 +183,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, progress func(P
 	if !validName(req.Name) {
 		return res, invalid("name", "%q is not a dataset name ([a-zA-Z0-9._-], at most 249)", req.Name)
 	}
+	if !req.Replace {
+		if _, exists, err := s.opts.Datasets.Get(ctx, req.Name); err != nil {
+			return res, err
+		} else if exists {
+			return res, fmt.Errorf("%w: dataset %q (delete it, or replace it)", ErrExists, req.Name)
+		}
+	}
 	d := meta.Dataset{Name: req.Name, Source: req.Source, Format: req.Format, CreatedMs: s.opts.Now().UnixMilli()}
 	var schema *arrow.Schema
 	if src.Topic != "" {
