@@ -167,12 +167,14 @@ func authorizeRequest(rc *reqCtx, req kmsg.Request, serve serveFunc) (kmsg.Respo
 		return authzGroupList(rc, r, &r.Groups, serve, func(resp kmsg.Response, name string) {
 			g := kmsg.NewDescribeGroupsResponseGroup()
 			g.Group, g.ErrorCode = name, codeGroupAuthz
+			g.AuthorizedOperations = authorizedOpsUnknown
 			resp.(*kmsg.DescribeGroupsResponse).Groups = append(resp.(*kmsg.DescribeGroupsResponse).Groups, g)
 		}, aclDescribe)
 	case *kmsg.ConsumerGroupDescribeRequest:
 		return authzGroupList(rc, r, &r.Groups, serve, func(resp kmsg.Response, name string) {
 			g := kmsg.NewConsumerGroupDescribeResponseGroup()
 			g.Group, g.ErrorCode = name, codeGroupAuthz
+			g.AuthorizedOperations = authorizedOpsUnknown
 			resp.(*kmsg.ConsumerGroupDescribeResponse).Groups = append(resp.(*kmsg.ConsumerGroupDescribeResponse).Groups, g)
 		}, aclDescribe)
 	case *kmsg.DeleteGroupsRequest:
