@@ -153,10 +153,16 @@ func (c *aclCache) load(ctx context.Context, old *aclSnapshot) *aclSnapshot {
 		c.srv.log.Warn("kafka: reading ACLs from meta failed; using the last snapshot", "err", err)
 		if old == nil {
 			// Fail closed for a broker that has never seen its ACLs:
-			// deny to everyone but super users until meta answers.
-			old = &aclSnapshot{acls: []meta.ACLBinding{denyAll}}
+			// deny to everyone but super users until meta answers
+			// (the next request tries again).
+			return &aclSnapshot{acls: []meta.ACLBinding{denyAll}}
 		}
-		return old
+		// Keep the old ACLs for another TTL before trying again, so
+		// that an unreachable meta does not stall a request per TTL
+		// for the whole read timeout.
+		snap := &aclSnapshot{acls: old.acls, at: time.Now()}
+		c.snap.Store(snap)
+		return snap
 	}
 	kafkaACLs := all[:0]
 	for _, a := range all {
