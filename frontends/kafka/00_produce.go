@@ -124,6 +124,9 @@ func (s *Server) producePartition(rc *reqCtx, t tp, records []byte, p *kmsg.Prod
 	}
 	s.producerAppended(t, headers, res)
 	s.notify.signal(t)
+	if s.opts.OnAppend != nil {
+		s.opts.OnAppend(t.topic, t.partition, records) // Options.OnAppend: the Kafka -> MQTT seam
+	}
 	s.metrics.produced.Add(float64(len(records)))
 	p.BaseOffset = res.BaseOffset
 	p.LogStartOffset = l.LogStartOffset()

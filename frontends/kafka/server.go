@@ -91,6 +91,15 @@ type Options struct {
 	// authz.go). The zero value allows anonymous access from loopback
 	// only, and enforces ACLs once any exist.
 	Security SecurityOptions
+
+	// OnAppend, if set, is called after each successful Produce append
+	// with the partition's record batches as stored: the seam of the
+	// unified pipeline's Kafka -> MQTT delivery (cmd/strata wires it to
+	// mqtt.TopicRouter.Appended). It runs on the produce path before the
+	// response, so it must not block: the callee queues (bounded, with a
+	// named full policy). batches are never reused by this package; the
+	// callee may keep them but must not change them.
+	OnAppend func(topic string, partition int32, batches []byte)
 }
 
 // logDir is the one log directory DescribeLogDirs reports.
