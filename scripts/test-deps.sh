@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs on a fresh Debian machine with Go.
 # Debian packages: kcat (librdkafka's command-line client, which the Kafka
-# frontend's tests drive) and mosquitto-clients (mosquitto_pub/mosquitto_sub,
-# which the MQTT frontend's tests drive). Go
+# frontend's tests drive), mosquitto-clients (mosquitto_pub/mosquitto_sub,
+# which the MQTT frontend's tests drive) and mosquitto (the broker that
+# `strata bench mqtt` measures Strata against). Go
 # tools are pinned in go.mod with the tool directive; `go tool` builds them on first use, so we only warm them here.
 # Binaries the tests run as servers are installed into bin/tools at pinned
 # versions: versitygw, the S3-compatible server the tier tests use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(kcat mosquitto-clients)
+apt_packages=(kcat mosquitto-clients mosquitto)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
