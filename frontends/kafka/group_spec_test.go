@@ -41,6 +41,8 @@ import (
 //	cghb id=ID group=G member=M epoch=N [topics=t,...] [regex=R] [assignor=A] [owned=t:p,p;...|nil] [instance=I] [rebalance=D]
 //	cgdescribe group=G
 //	restart    (close the coordinator and load a new one from the same store)
+//	flush      (write the dirty group metadata, as the persister does)
+//	crash      (drop the coordinator without writing; load a new one)
 func TestGroupSpec(t *testing.T) {
 	datadriven.Walk(t, "testdata/groups", func(t *testing.T, path string) {
 		s := newSpec(t)
@@ -195,6 +197,22 @@ func (s *spec) run(t *testing.T, d *datadriven.TestData) string {
 		return "ok"
 	case "restart":
 		s.c.close()
+		s.c = nil
+		s.reset(t)
+		return "ok"
+	case "flush":
+		// The persister's work: write what is dirty.
+		s.c.flush(false)
+		return "ok"
+	case "crash":
+		// The process dies: nothing more is written; a new coordinator
+		// loads whatever the store has.
+		s.c.mu.Lock()
+		s.c.mu.closed = true
+		for _, g := range s.c.mu.groups {
+			g.stopTimers()
+		}
+		s.c.mu.Unlock()
 		s.c = nil
 		s.reset(t)
 		return "ok"
