@@ -35,6 +35,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"strata/internal/scram"
 	"strata/meta"
 )
 
@@ -173,7 +174,7 @@ type saslState struct {
 	raw bool
 	// saslDone: a SASL exchange succeeded on this connection.
 	saslDone bool
-	scram    *scramServer
+	scram    *scram.Server
 	// failed is set when authentication failed: the connection closes
 	// once the response that says so is written.
 	failed error
@@ -271,22 +272,25 @@ func (s *Server) saslStep(rc *reqCtx, in []byte) (out []byte, done bool, err err
 		user, done = name, true
 	case MechScramSHA256, MechScramSHA512:
 		if st.scram == nil {
-			if st.scram, err = newScramServer(st.mech, nil, s.sec.secret); err != nil {
+			if st.scram, err = scram.NewServer(st.mech, nil, s.sec.secret); err != nil {
 				return nil, false, err
 			}
+			st.scram.FakeIterations = meta.DefaultScramIterations
 		}
 		// The lookup uses this step's context (only the first step calls it).
-		st.scram.lookup = func(name string) (meta.ScramCredential, bool, error) {
-			return s.scramCredential(ctx, name, st.mech)
+		st.scram.Lookup = func(name string) (scram.Credential, bool, error) {
+			cred, ok, err := s.scramCredential(ctx, name, st.mech)
+			return scram.Credential(cred), ok, err
 		}
-		out, done, err = st.scram.step(in)
+		out, done, err = st.scram.Step(in)
 		if err != nil {
-			if st.scram.user != "" {
-				err = fmt.Errorf("user %q: %w", st.scram.user, err)
+			err = scramError(err)
+			if u := st.scram.User(); u != "" {
+				err = fmt.Errorf("user %q: %w", u, err)
 			}
 			return nil, false, err
 		}
-		user = st.scram.user
+		user = st.scram.User()
 	default:
 		return nil, false, fmt.Errorf("kafka: no SASL mechanism chosen")
 	}
