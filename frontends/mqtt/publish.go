@@ -45,8 +45,13 @@ func (s *Server) publish(m *Message) int {
 		}
 	}
 	n := 0
+	// stored: queued for offline persistent sessions; durable (storeQueued)
+	// before publish returns, so before the publisher's PUBACK / PUBREC.
+	var stored []*QueuedChange
 	for _, a := range per {
-		a.sess.deliver(&outMsg{msg: m, qos: a.qos, retain: a.retain, subIDs: a.ids})
+		if ch := a.sess.deliver(&outMsg{msg: m, qos: a.qos, retain: a.retain, subIDs: a.ids}); ch != nil {
+			stored = append(stored, ch)
+		}
 		n++
 	}
 	for _, g := range mt.groups {
@@ -59,9 +64,12 @@ func (s *Server) publish(m *Message) int {
 			ids = []uint32{sub.id}
 		}
 		retain := sub.opts.RetainAsPublished && m.Retain
-		sub.sess.deliver(&outMsg{msg: m, qos: min(m.QoS, sub.opts.QoS), retain: retain, subIDs: ids, group: g.group})
+		if ch := sub.sess.deliver(&outMsg{msg: m, qos: min(m.QoS, sub.opts.QoS), retain: retain, subIDs: ids, group: g.group}); ch != nil {
+			stored = append(stored, ch)
+		}
 		n++
 	}
+	s.storeQueued(stored)
 	return n
 }
 

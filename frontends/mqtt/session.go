@@ -22,6 +22,14 @@ type outMsg struct {
 	// handed to another member if this client goes away without
 	// acknowledging it.
 	group *shareGroup
+	// seq is its place in the session queue, given when it is queued
+	// (StoredQueued.Seq, for a SessionQueueStore).
+	seq uint64
+}
+
+// stored is om as a SessionQueueStore keeps it.
+func (om *outMsg) stored() StoredQueued {
+	return StoredQueued{Seq: om.seq, QoS: om.qos, Retain: om.retain, SubIDs: om.subIDs, Msg: om.msg}
 }
 
 // session is the state of one client id: it outlives connections until
@@ -44,6 +52,8 @@ type session struct {
 		queue    []*outMsg
 		nextID   uint16
 		inQoS2   map[uint16]struct{}
+		// qseq is the last outMsg.seq given (StoredSession.LastSeq).
+		qseq uint64
 		// will waits here from CONNECT until a normal DISCONNECT, or, after
 		// an abnormal one, until the will delay passes.
 		will           *Message
@@ -59,6 +69,10 @@ func newSession(s *Server, id string) *session {
 	ss := &session{srv: s, id: id}
 	ss.mu.subs = make(map[string]*subscriber)
 	ss.mu.inQoS2 = make(map[uint16]struct{})
+	// Queue sequence numbers start at the clock, so a new incarnation of a
+	// client id never reuses one its ended predecessor may have left in a
+	// SessionQueueStore (restoreSession sets the stored one instead).
+	ss.mu.qseq = uint64(max(s.now().UnixNano(), 0))
 	return ss
 }
 
@@ -71,34 +85,67 @@ func (ss *session) online() bool {
 // deliver queues om for the client: QoS 0 straight to the connection
 // (dropped when offline or when the connection's queue is full), QoS 1/2
 // into the in-flight window or the bounded queue (full: drop oldest).
-func (ss *session) deliver(om *outMsg) {
+//
+// Persistence hook: when om was queued for an offline persistent session,
+// deliver returns the change a SessionQueueStore must make durable before
+// the publisher is acknowledged (the caller passes it to storeQueued,
+// with no lock held); otherwise nil.
+func (ss *session) deliver(om *outMsg) *QueuedChange {
 	s := ss.srv
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.mu.ended {
-		return
+		return nil
 	}
 	c := ss.mu.conn
 	if om.qos == 0 {
 		if c == nil {
 			s.stats.droppedOffline.Add(1)
-			return
+			return nil
 		}
 		if !c.out.pushMsg(om, false) {
 			s.stats.droppedQoS0.Add(1)
 		}
-		return
+		return nil
 	}
 	if c != nil && len(ss.mu.queue) == 0 && len(ss.mu.inflight) < c.window {
 		ss.sendLocked(c, om)
-		return
+		return nil
 	}
+	var dropped uint64
 	if len(ss.mu.queue) >= s.opts.MaxQueuedMessages {
+		dropped = ss.mu.queue[0].seq
 		ss.mu.queue[0] = nil
 		ss.mu.queue = ss.mu.queue[1:]
 		s.stats.droppedQueue.Add(1)
 	}
+	ss.mu.qseq++
+	om.seq = ss.mu.qseq
 	ss.mu.queue = append(ss.mu.queue, om)
+	if c != nil || ss.mu.expiry == 0 {
+		return nil
+	}
+	return &QueuedChange{ClientID: ss.id, Queued: om.stored(), Dropped: dropped}
+}
+
+// storeQueued makes the changes durable when the SessionStore keeps
+// queues per message (SessionQueueStore), and returns when they are:
+// publish calls it before returning, so before PUBACK / PUBREC.
+func (s *Server) storeQueued(changes []*QueuedChange) {
+	if len(changes) == 0 {
+		return
+	}
+	qs, ok := s.opts.Sessions.(SessionQueueStore)
+	if !ok {
+		return
+	}
+	flat := make([]QueuedChange, len(changes))
+	for i, ch := range changes {
+		flat[i] = *ch
+	}
+	if err := qs.Enqueue(flat); err != nil {
+		s.log.Warn("mqtt: session store enqueue", "sessions", len(flat), "err", err)
+	}
 }
 
 // sendLocked gives om a packet id, puts it in flight and queues it on c.
@@ -313,11 +360,18 @@ func (ss *session) takeSharedLocked() []*outMsg {
 // handOff gives each message to another member of its share group; a
 // message with no other member goes back to from's queue.
 func (s *Server) handOff(msgs []*outMsg, from *session) {
+	var stored []*QueuedChange // for the SessionQueueStore (deliver's hook)
 	for _, om := range msgs {
 		sub := s.tree.pick(om.group, from.id)
 		if sub == nil {
+			back := &outMsg{msg: om.msg, qos: om.qos, retain: om.retain, subIDs: om.subIDs, group: om.group}
 			from.mu.Lock()
-			from.mu.queue = append(from.mu.queue, &outMsg{msg: om.msg, qos: om.qos, retain: om.retain, subIDs: om.subIDs, group: om.group})
+			from.mu.qseq++
+			back.seq = from.mu.qseq
+			from.mu.queue = append(from.mu.queue, back)
+			if from.mu.conn == nil && from.mu.expiry > 0 && !from.mu.ended {
+				stored = append(stored, &QueuedChange{ClientID: from.id, Queued: back.stored()})
+			}
 			from.mu.Unlock()
 			continue
 		}
@@ -325,8 +379,11 @@ func (s *Server) handOff(msgs []*outMsg, from *session) {
 		if sub.id != 0 {
 			ids = []uint32{sub.id}
 		}
-		sub.sess.deliver(&outMsg{msg: om.msg, qos: min(om.msg.QoS, sub.opts.QoS), retain: om.retain, subIDs: ids, group: om.group})
+		if ch := sub.sess.deliver(&outMsg{msg: om.msg, qos: min(om.msg.QoS, sub.opts.QoS), retain: om.retain, subIDs: ids, group: om.group}); ch != nil {
+			stored = append(stored, ch)
+		}
 	}
+	s.storeQueued(stored)
 }
 
 // willDue publishes a delayed will.
@@ -430,7 +487,7 @@ func (s *Server) endSession(ss *session) *conn {
 
 // snapshotLocked copies the persistent state for the SessionStore.
 func (ss *session) snapshotLocked() *StoredSession {
-	st := &StoredSession{ClientID: ss.id, Version: ss.mu.version, ExpiryInterval: ss.mu.expiry, DisconnectedAt: ss.mu.disconnectedAt}
+	st := &StoredSession{ClientID: ss.id, Version: ss.mu.version, ExpiryInterval: ss.mu.expiry, DisconnectedAt: ss.mu.disconnectedAt, LastSeq: ss.mu.qseq}
 	for _, sub := range ss.mu.subs {
 		st.Subscriptions = append(st.Subscriptions, StoredSubscription{Subscription: sub.opts, ID: sub.id})
 	}
@@ -438,7 +495,7 @@ func (ss *session) snapshotLocked() *StoredSession {
 		st.Inflight = append(st.Inflight, StoredInflight{PacketID: om.id, QoS: om.qos, Released: om.released, Retain: om.retain, SubIDs: om.subIDs, Msg: om.msg})
 	}
 	for _, om := range ss.mu.queue {
-		st.Queued = append(st.Queued, StoredQueued{QoS: om.qos, Retain: om.retain, SubIDs: om.subIDs, Msg: om.msg})
+		st.Queued = append(st.Queued, om.stored())
 	}
 	for id := range ss.mu.inQoS2 {
 		st.InboundQoS2 = append(st.InboundQoS2, id)
@@ -482,8 +539,10 @@ func restoreSession(s *Server, st *StoredSession) *session {
 		ss.mu.inflight = append(ss.mu.inflight, &outMsg{msg: in.Msg, qos: in.QoS, retain: in.Retain, subIDs: in.SubIDs, id: in.PacketID, released: in.Released})
 		ss.mu.nextID = max(ss.mu.nextID, in.PacketID)
 	}
+	ss.mu.qseq = st.LastSeq
 	for _, q := range st.Queued {
-		ss.mu.queue = append(ss.mu.queue, &outMsg{msg: q.Msg, qos: q.QoS, retain: q.Retain, subIDs: q.SubIDs})
+		ss.mu.queue = append(ss.mu.queue, &outMsg{msg: q.Msg, qos: q.QoS, retain: q.Retain, subIDs: q.SubIDs, seq: q.Seq})
+		ss.mu.qseq = max(ss.mu.qseq, q.Seq)
 	}
 	for _, id := range st.InboundQoS2 {
 		ss.mu.inQoS2[id] = struct{}{}

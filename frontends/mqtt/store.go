@@ -33,6 +33,12 @@ type StoredSession struct {
 	// InboundQoS2 are packet ids of QoS 2 publishes received (PUBREC
 	// sent) whose PUBREL has not come yet.
 	InboundQoS2 []uint16
+	// LastSeq is the last queue sequence number the session had given
+	// out (StoredQueued.Seq) when this snapshot was taken: a
+	// SessionQueueStore keeps stored queue entries above it (queued
+	// after the snapshot) and drops those at or below it that are not in
+	// Queued.
+	LastSeq uint64
 }
 
 // StoredSubscription is one subscription of a session.
@@ -55,6 +61,9 @@ type StoredInflight struct {
 
 // StoredQueued is one outbound message waiting to be sent.
 type StoredQueued struct {
+	// Seq is the message's place in its session's queue: given when it
+	// is queued, increasing in queue order, never reused by the session.
+	Seq    uint64
 	QoS    byte
 	Retain bool
 	SubIDs []uint32
@@ -74,6 +83,31 @@ type SessionStore interface {
 	Put(s *StoredSession) error
 	Delete(clientID string) error
 	All() ([]*StoredSession, error)
+}
+
+// SessionQueueStore is an optional extension of SessionStore for stores
+// that keep an offline session's queue one message at a time, so that a
+// QoS 1/2 message queued for an offline persistent session is durable
+// before the publisher gets PUBACK / PUBREC (Put alone runs only at
+// subscription changes, disconnects and shutdown). Server.publish calls
+// Enqueue once per published message, with a change for every offline
+// persistent session it was queued for, and waits for it (it runs on the
+// publisher's read goroutine before the ack; for Inject, before Inject
+// returns). Enqueue may run concurrently with Put and Delete for the
+// same client id: Seq and StoredSession.LastSeq order them.
+type SessionQueueStore interface {
+	SessionStore
+	Enqueue(changes []QueuedChange) error
+}
+
+// QueuedChange is one message appended to an offline session's queue,
+// and the one the queue bound dropped to make room for it.
+type QueuedChange struct {
+	ClientID string
+	Queued   StoredQueued
+	// Dropped is the Seq of the oldest message, dropped because the
+	// queue was full (Options.MaxQueuedMessages); 0: none.
+	Dropped uint64
 }
 
 // RetainedStore keeps retained messages, one per topic. Set replaces;
