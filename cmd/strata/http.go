@@ -57,6 +57,7 @@ func (a *httpAPI) handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/groups/{group}/offsets", a.commitOffsets)
 	mux.HandleFunc("DELETE /api/v1/groups/{group}", a.deleteGroup)
 	a.securityRoutes(mux) // users and ACLs (security_api.go)
+	a.routeRoutes(mux)    // MQTT <-> topic routing rules (routes_api.go)
 	a.datasetRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))

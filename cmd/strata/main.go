@@ -54,6 +54,7 @@ Start a server with "strata serve"; manage it with "strata topic",
 		newUserCommand(),
 		newACLCommand(),
 		newDatasetCommand(),
+		newRouteCommand(),
 	)
 	// Subcommands from other packages (tools/*), one root.AddCommand call each.
 	root.AddCommand(logtool.NewCommand())

@@ -191,6 +191,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var kafkaSrv *kafka.Server
 	var flightSrv *dataset.FlightServer
 	var mqttSrv *mqtt.Server
+	// The unified pipeline (pipeline.go): MQTT's Router, fed by Kafka's OnAppend.
+	pipe, err := openPipeline(store, node, log)
+	if err != nil {
+		return errors.Join(err, store.Close(), closeMeta())
+	}
+	defer pipe.Close()
 	for _, l := range cfg.listeners()[1:] {
 		if l.key == keyRaftAddr {
 			continue // meta's, open since openMeta
@@ -205,7 +211,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			sec, err = cfg.kafkaSecurityOptions()
 			if err == nil {
 				kafkaSrv, err = kafka.NewServer(kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir,
-					ShutdownTimeout: cfg.ShutdownTimeout, Registerer: reg, Security: sec})
+					ShutdownTimeout: cfg.ShutdownTimeout, Registerer: reg, Security: sec, OnAppend: pipe.onAppend})
 			}
 			if err == nil {
 				_, err = kafkaSrv.Listen(l.addr)
@@ -219,7 +225,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			continue
 		}
 		if isMQTTKey(l.key) {
-			if mqttSrv, err = listenMQTT(mqttSrv, cfg, l, store, node, log); err != nil {
+			if mqttSrv, err = listenMQTT(mqttSrv, cfg, l, store, node, log, pipe); err != nil {
 				return errors.Join(fmt.Errorf("%s: %w", l.key, err), closeMQTT(mqttSrv), closeKafka(kafkaSrv), store.Close(), closeMeta())
 			}
 			continue
@@ -508,14 +514,15 @@ func isMQTTKey(key string) bool {
 // listenMQTT opens one MQTT listener, creating the server on the first
 // (srv nil). TLS and WSS need mqtt-tls-cert and mqtt-tls-key; without
 // them those listeners stay closed, with a log line.
-func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store, node *meta.Node, log *slog.Logger) (*mqtt.Server, error) {
+func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store, node *meta.Node, log *slog.Logger, pipe *pipeline) (*mqtt.Server, error) {
 	tlsListener := l.key == keyMQTTTLSAddr || l.key == keyMQTTWSSAddr
 	if tlsListener && cfg.MQTTTLSCert == "" {
 		log.Info("MQTT TLS listener not opened: set mqtt-tls-cert and mqtt-tls-key", "listener", l.name, "addr", l.addr)
 		return srv, nil
 	}
 	if srv == nil {
-		opts := mqtt.Options{Store: store, Node: node, Logger: log, RefuseSubscribe: cfg.MQTTRefuseSubscribe, ShutdownTimeout: cfg.ShutdownTimeout}
+		opts := mqtt.Options{Store: store, Node: node, Logger: log, RefuseSubscribe: cfg.MQTTRefuseSubscribe, ShutdownTimeout: cfg.ShutdownTimeout,
+			Router: pipe.mqttRouter()}
 		if cfg.MQTTTLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.MQTTTLSCert, cfg.MQTTTLSKey)
 			if err != nil {
@@ -527,6 +534,7 @@ func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store,
 		if srv, err = mqtt.NewServer(opts); err != nil {
 			return nil, err
 		}
+		pipe.attach(srv) // Kafka -> MQTT reverse delivery
 	}
 	var err error
 	switch l.key {
