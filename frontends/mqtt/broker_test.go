@@ -160,7 +160,17 @@ func connectV5(t testing.TB, nc net.Conn, cp *paho.Connect, cfg func(*paho.Clien
 		t.Fatalf("paho.golang connect %s: %v (connack %+v)", cp.ClientID, err, ca)
 	}
 	c.connack = ca
-	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
+	t.Cleanup(func() {
+		// paho.golang v0.23.0 can wait forever in Disconnect when the
+		// connection is failing at the same time: bound it, then cut.
+		done := make(chan struct{})
+		go func() { c.Disconnect(&paho.Disconnect{}); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			nc.Close()
+		}
+	})
 	return c
 }
 

@@ -50,8 +50,11 @@ type conn struct {
 
 	// kicked is set when the server closes the connection from another
 	// goroutine (takeover, shutdown): the reader's error is expected.
-	kicked  atomic.Bool
-	counted bool // counted in stats.connected
+	kicked atomic.Bool
+	// finishing is set when the reader is done: the writer keeps the
+	// final flush deadline finish set.
+	finishing atomic.Bool
+	counted   bool // counted in stats.connected
 }
 
 // startConn registers nc and starts its two goroutines.
@@ -114,6 +117,9 @@ func (c *conn) kick(reason ReasonCode, why string) {
 	}
 	c.sendDisconnect(reason, why)
 	c.nc.SetReadDeadline(time.Now())
+	// A writer stuck on a client that reads nothing gives up soon, which
+	// also frees a reader waiting for room in the queue.
+	c.nc.SetWriteDeadline(time.Now().Add(finalFlushTimeout))
 }
 
 // sendDisconnect queues a server DISCONNECT (5.0 only; 3.x has none) and
@@ -226,8 +232,9 @@ func (c *conn) finish(abnormal bool) {
 	if c.counted {
 		s.stats.connected.Add(-1)
 	}
-	c.out.close()
+	c.finishing.Store(true)
 	c.nc.SetWriteDeadline(time.Now().Add(finalFlushTimeout))
+	c.out.close()
 }
 
 // writeLoop writes queued packets, flushing when the queue is empty, and
@@ -245,6 +252,9 @@ func (c *conn) writeLoop() {
 		items, closed = c.out.take(items)
 		if closed {
 			break
+		}
+		if !dead && !c.kicked.Load() && !c.finishing.Load() {
+			c.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 		}
 		for i := range items {
 			it := items[i]

@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -519,5 +518,3 @@ func (c *conn) onDisconnect(p *Disconnect) bool {
 	c.normalExit = c.version != Version5 || p.Reason != DisconnectWithWill
 	return false
 }
-
-var _ = context.Background

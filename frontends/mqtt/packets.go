@@ -812,6 +812,3 @@ func appendBinary(b []byte, v []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
 	return append(b, v...)
 }
-
-// packetSize is the encoded size of p (fixed header included).
-func packetSize(p Packet, version byte) int { return len(AppendPacket(nil, p, version)) }

@@ -400,14 +400,6 @@ func appendPropertyBody(b []byte, p *Properties) []byte {
 	return b
 }
 
-// propertiesSize is the encoded size of p without its length prefix.
-func propertiesSize(p *Properties) int {
-	if p == nil {
-		return 0
-	}
-	return len(appendPropertyBody(nil, p))
-}
-
 // validUTF8 reports whether s is an MQTT UTF-8 string: well-formed, no
 // U+0000 ([MQTT-1.5.4-1], [MQTT-1.5.4-2]).
 func validUTF8(s []byte) bool {

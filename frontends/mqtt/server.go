@@ -28,6 +28,7 @@ const (
 	DefaultConnectTimeout    = 10 * time.Second
 	DefaultSysInterval       = 10 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
 	DefaultWebSocketPath     = "/mqtt"
 	DefaultResponsePrefix    = "response/"
 	// Version is reported on $SYS/broker/version.
@@ -95,6 +96,10 @@ type Options struct {
 	ResponsePrefix string
 	// ShutdownTimeout bounds Close's wait for connections to flush.
 	ShutdownTimeout time.Duration
+	// WriteTimeout bounds one flush of a connection's queued packets: a
+	// client that takes no bytes for this long is disconnected (so its
+	// write goroutine cannot be held forever by a full socket).
+	WriteTimeout time.Duration
 
 	// Seams (auth.go, router.go, store.go); nil = the defaults.
 	Authenticator Authenticator // AllowAll
@@ -143,6 +148,9 @@ func (o *Options) EnsureDefaults() {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
 	if o.Authenticator == nil {
 		o.Authenticator = AllowAll{}
 	}
@@ -172,8 +180,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("mqtt: Options.MaxPacketSize %d is outside [64, %d]", o.MaxPacketSize, MaxVarint+5)
 	case o.MaxQueuedMessages < 1 || o.OutboundQueue < 1:
 		return errors.New("mqtt: Options.MaxQueuedMessages and OutboundQueue must be at least 1")
-	case o.ConnectTimeout < 0 || o.ShutdownTimeout < 0:
-		return errors.New("mqtt: Options.ConnectTimeout and ShutdownTimeout must not be negative")
+	case o.ConnectTimeout < 0 || o.ShutdownTimeout < 0 || o.WriteTimeout < 0:
+		return errors.New("mqtt: Options.ConnectTimeout, ShutdownTimeout and WriteTimeout must not be negative")
 	case !strings.HasPrefix(o.WebSocketPath, "/"):
 		return fmt.Errorf("mqtt: Options.WebSocketPath %q does not start with /", o.WebSocketPath)
 	}

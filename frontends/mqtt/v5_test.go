@@ -249,8 +249,7 @@ func TestV5TopicAliases(t *testing.T) {
 
 func TestV5ReceiveMaximumAndFlowControl(t *testing.T) {
 	b := newBroker(t, Options{})
-	var sub *v5Client
-	sub = dialV5(t, b.tcp, &paho.Connect{ClientID: "rm", CleanStart: true, Properties: &paho.ConnectProperties{ReceiveMaximum: u16(2)}},
+	sub := dialV5(t, b.tcp, &paho.Connect{ClientID: "rm", CleanStart: true, Properties: &paho.ConnectProperties{ReceiveMaximum: u16(2)}},
 		func(c *paho.ClientConfig) {
 			c.EnableManualAcknowledgment = true
 			c.SendAcksInterval = 10 * time.Millisecond
