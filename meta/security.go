@@ -35,9 +35,11 @@ import (
 //	delete_user        {name}
 //	create_acls        {acls: [ACLBinding]}  -> {"created": n}; an existing identical binding is not added twice
 //	delete_acls        {filters: [ACLFilter]} -> {"deleted": [[ACLBinding]...]} per filter, Kafka's filter semantics
+//	mqtt_acl_add, mqtt_acl_remove  the ordered MQTT ACL rules (mqtt_acl.go)
 //
 // Lookups (Query.Op): get_user {name} -> *User, list_users {} ->
-// []UserInfo (no keys), describe_acls {filter} -> []ACLBinding.
+// []UserInfo (no keys), describe_acls {filter} -> []ACLBinding,
+// mqtt_acl_list {} -> []MQTTRule.
 
 // SecurityKind names the security machine in its snapshots.
 const SecurityKind = "security"
@@ -381,6 +383,10 @@ type (
 type securityMachine struct {
 	users map[string]User
 	acls  map[ACLBinding]struct{}
+	// mqtt is the ordered MQTT ACL rule list (mqtt_acl.go); mqttNextID
+	// the last id given to a rule.
+	mqtt       []MQTTRule
+	mqttNextID uint64
 }
 
 func newSecurityMachine() machine {
@@ -496,6 +502,9 @@ func (m *securityMachine) apply(_ uint64, cmd Command) (any, *Rejection) {
 		}
 		return res, nil
 	}
+	if strings.HasPrefix(cmd.Op, "mqtt_acl_") {
+		return m.applyMQTT(cmd)
+	}
 	return nil, reject(RejectInvalid, "unknown security op %q", cmd.Op)
 }
 
@@ -550,16 +559,22 @@ func (m *securityMachine) lookup(q any) (any, error) {
 		}
 		return m.matching(b.Filter), nil
 	}
+	if strings.HasPrefix(query.Op, "mqtt_acl_") {
+		return m.lookupMQTT(query)
+	}
 	return nil, reject(RejectInvalid, "unknown security lookup %q", query.Op)
 }
 
 type securitySnapshot struct {
 	Users []User       `json:"users"`
 	ACLs  []ACLBinding `json:"acls"`
+	// The MQTT rules; absent in snapshots written before them (= none).
+	MQTTACLs   []MQTTRule `json:"mqtt_acls,omitempty"`
+	MQTTNextID uint64     `json:"mqtt_acl_next_id,omitempty"`
 }
 
 func (m *securityMachine) save(w io.Writer) error {
-	snap := securitySnapshot{Users: []User{}, ACLs: m.matching(ACLFilter{})}
+	snap := securitySnapshot{Users: []User{}, ACLs: m.matching(ACLFilter{}), MQTTACLs: m.mqtt, MQTTNextID: m.mqttNextID}
 	for _, name := range slices.Sorted(maps.Keys(m.users)) {
 		snap.Users = append(snap.Users, m.users[name])
 	}
@@ -582,7 +597,11 @@ func (m *securityMachine) load(r io.Reader) error {
 	for _, a := range snap.ACLs {
 		acls[a] = struct{}{}
 	}
+	if err := loadMQTT(snap.MQTTACLs, snap.MQTTNextID); err != nil {
+		return err
+	}
 	m.users, m.acls = users, acls
+	m.mqtt, m.mqttNextID = snap.MQTTACLs, snap.MQTTNextID
 	return nil
 }
 
