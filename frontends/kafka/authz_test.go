@@ -1,0 +1,91 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"strata/meta"
+)
+
+func binding(rt, name, pattern, principal, op, perm string) meta.ACLBinding {
+	return meta.ACLBinding{ResourceType: rt, ResourceName: name, PatternType: pattern, Principal: principal, Host: "*", Operation: op, Permission: perm}
+}
+
+// TestAuthorizeRule is the rule of authz.go, case by case.
+func TestAuthorizeRule(t *testing.T) {
+	acls := []meta.ACLBinding{
+		binding(meta.ResourceTopic, "orders", meta.PatternLiteral, "User:alice", "read", meta.PermissionAllow),
+		binding(meta.ResourceTopic, "orders", meta.PatternLiteral, "User:*", "write", meta.PermissionAllow),
+		binding(meta.ResourceTopic, "orders", meta.PatternLiteral, "User:mallory", "all", meta.PermissionDeny),
+		binding(meta.ResourceTopic, "etl-", meta.PatternPrefixed, "User:etl", "all", meta.PermissionAllow),
+		binding(meta.ResourceTopic, "conf", meta.PatternLiteral, "User:ops", "alter_configs", meta.PermissionAllow),
+		binding(meta.ResourceGroup, "*", meta.PatternLiteral, "User:alice", "read", meta.PermissionAllow),
+		binding(meta.ResourceCluster, clusterResource, meta.PatternLiteral, "User:ops", "create", meta.PermissionAllow),
+	}
+	cases := []struct {
+		acls      []meta.ACLBinding
+		everyone  bool
+		principal string
+		rt, name  string
+		op        aclOp
+		want      bool
+		why       string
+	}{
+		{nil, false, "User:ANONYMOUS", meta.ResourceTopic, "x", aclWrite, true, "no ACLs: open"},
+		{acls, false, "User:alice", meta.ResourceTopic, "orders", aclRead, true, "literal allow"},
+		{acls, false, "User:alice", meta.ResourceTopic, "orders", aclDescribe, true, "read implies describe"},
+		{acls, false, "User:alice", meta.ResourceTopic, "orders", aclDelete, false, "not granted"},
+		{acls, false, "User:bob", meta.ResourceTopic, "orders", aclWrite, true, "User:* allow"},
+		{acls, false, "User:mallory", meta.ResourceTopic, "orders", aclWrite, false, "deny wins over User:*"},
+		{acls, false, "User:etl", meta.ResourceTopic, "etl-daily", aclCreate, true, "prefixed all"},
+		{acls, false, "User:etl", meta.ResourceTopic, "etl", aclRead, false, "prefix longer than the name"},
+		{acls, false, "User:ops", meta.ResourceTopic, "conf", aclDescribeConfigs, true, "alter_configs implies describe_configs"},
+		{acls, false, "User:alice", meta.ResourceGroup, "any-group", aclRead, true, "wildcard literal *"},
+		{acls, false, "User:alice", meta.ResourceTopic, "unnamed", aclRead, false, "no ACL names it: denied"},
+		{acls, true, "User:alice", meta.ResourceTopic, "unnamed", aclRead, true, "allow.everyone.if.no.acl.found"},
+		{acls, true, "User:alice", meta.ResourceTopic, "orders", aclDelete, false, "named: the flag does not apply"},
+		{acls, false, "User:admin", meta.ResourceTopic, "orders", aclDelete, true, "super user"},
+		{acls, false, "User:ops", meta.ResourceTopic, "new-topic", aclCreate, true, "cluster CREATE allows topic CREATE"},
+	}
+	s := fuzzServer(t)
+	s.opts.Security.SuperUsers = []string{"User:admin"}
+	for _, c := range cases {
+		s.opts.Security.AllowEveryoneIfNoACLFound = c.everyone
+		s.sec.acls.snap.Store(&aclSnapshot{acls: c.acls, at: time.Now().Add(time.Hour)})
+		rc := &reqCtx{ctx: context.Background(), srv: s, conn: &connInfo{remoteAddr: "10.0.0.1:5555", principal: c.principal}}
+		var got bool
+		if c.rt == meta.ResourceTopic {
+			got = s.authorize(rc, c.op, c.name)
+		} else {
+			got = rc.authorize(c.rt, c.name, c.op)
+		}
+		if got != c.want {
+			t.Errorf("%s: %s %s on %s %q = %v, want %v", c.why, c.principal, c.op, c.rt, c.name, got, c.want)
+		}
+	}
+}
+
+// TestACLSnapshotIgnoresMQTT: mqtt_topic ACLs do not switch Kafka
+// authorization on, and a Kafka ACL does.
+func TestACLSnapshotIgnoresMQTT(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sec := meta.NewSecurity(b.node)
+	rc := &reqCtx{ctx: ctx, srv: b.srv, conn: &connInfo{remoteAddr: "127.0.0.1:1", principal: "User:ANONYMOUS"}}
+	if _, err := sec.CreateACLs(ctx, []meta.ACLBinding{binding(meta.ResourceMQTTTopic, "a/#", meta.PatternMQTTFilter, "User:x", "publish", meta.PermissionAllow)}); err != nil {
+		t.Fatal(err)
+	}
+	b.srv.sec.acls.invalidate(ctx)
+	if !rc.authzOpen() {
+		t.Fatal("an mqtt_topic ACL turned Kafka authorization on")
+	}
+	if _, err := sec.CreateACLs(ctx, []meta.ACLBinding{binding(meta.ResourceTopic, "t", meta.PatternLiteral, "User:x", "read", meta.PermissionAllow)}); err != nil {
+		t.Fatal(err)
+	}
+	b.srv.sec.acls.invalidate(ctx)
+	if rc.authzOpen() || b.srv.authorize(rc, aclRead, "t") {
+		t.Fatal("a topic ACL for User:x left the anonymous principal its rights")
+	}
+}
