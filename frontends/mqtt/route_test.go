@@ -69,7 +69,9 @@ type failingLog struct {
 	err error
 }
 
-func (f failingLog) Append([]byte) (logstore.AppendResult, error) { return logstore.AppendResult{}, f.err }
+func (f failingLog) Append([]byte) (logstore.AppendResult, error) {
+	return logstore.AppendResult{}, f.err
+}
 
 func openTestStore(t testing.TB) *logstore.Store {
 	t.Helper()
