@@ -530,7 +530,12 @@ func (*jsonlFormat) load(ctx context.Context, c *cache.Cache, st tier.ObjectStor
 			}
 		}
 	}
-	return b.NewRecordBatch(), nil
+	rec := b.NewRecordBatch()
+	if rec.NumCols() == 0 { // no columns asked or known: the rows still count
+		rec.Release()
+		return array.NewRecordBatch(out, nil, int64(len(ix.Lines))), nil
+	}
+	return rec, nil
 }
 
 // appendJSON appends one JSON value to a column of an inferred type.

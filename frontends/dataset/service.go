@@ -289,20 +289,25 @@ func (s *Service) scan(ctx context.Context, f objectFormat, st tier.ObjectStore,
 	var ref *arrow.Schema
 	refKey := ""
 	var errs []ShardError
+	_, isJSONL := f.(*jsonlFormat)
 	for i := range shards {
 		sc := schemas[i]
-		if sc != nil && ref == nil {
+		// JSONL files each infer their own columns from their first lines;
+		// the first file with lines decides, and later files' values must
+		// fit its columns.
+		if sc != nil && ref == nil && (!isJSONL || shards[i].Rows > 0) {
 			ref, refKey = sc, shards[i].Key
 		}
-		// JSONL files each infer their own columns from their first lines;
-		// the first file's decide, and a later file's values must fit them.
-		if _, isJSONL := f.(*jsonlFormat); sc != nil && !isJSONL && !sc.Equal(ref) {
+		if sc != nil && ref != nil && !isJSONL && !sc.Equal(ref) {
 			shards[i].Rows = 0
 			shards[i].Error = fmt.Sprintf("schema differs from %s's: %s, want %s", refKey, oneLine(sc), oneLine(ref))
 		}
 		if shards[i].Error != "" {
 			errs = append(errs, ShardError{Key: shards[i].Key, Error: shards[i].Error})
 		}
+	}
+	if ref == nil && isJSONL && len(errs) < len(shards) {
+		ref = arrow.NewSchema(nil, nil) // only empty objects
 	}
 	return shards, ref, errs
 }
