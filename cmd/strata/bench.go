@@ -34,6 +34,7 @@ func newBenchCommand() *cobra.Command {
 		Short: "Benchmarks that report their figures next to references measured in the same run",
 	}
 	cmd.AddCommand(newBenchKafkaCommand())
+	cmd.AddCommand(newBenchMQTTCommands()...)
 	return cmd
 }
 
