@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -103,11 +104,28 @@ type Reader struct {
 	next      *future
 }
 
-// loaded is one window's rows: its shards concatenated in order.
+// loaded is one window's rows: each shard's record, in window order. A
+// batch takes its rows from each shard it touches, then puts them in
+// position order with a second Take over the (small) batch: the window is
+// never concatenated, so it is not copied and no column outgrows 32-bit
+// offsets.
 type loaded struct {
-	wi    int
-	rec   arrow.RecordBatch
-	holes []bool // rows with no record (topics), nil if none
+	wi      int
+	recs    []arrow.RecordBatch
+	offsets []int64  // offsets[i]: rows of the window's shards before shard i
+	holes   [][]bool // per shard: rows with no record (topics); nil if none
+}
+
+func (l *loaded) release() {
+	for _, r := range l.recs {
+		r.Release()
+	}
+}
+
+// locate returns the shard (index in the window) and row of local row j.
+func (l *loaded) locate(j int64) (int, int64) {
+	i := sort.Search(len(l.recs), func(i int) bool { return l.offsets[i+1] > j })
+	return i, j - l.offsets[i]
 }
 
 type future struct {
@@ -205,18 +223,15 @@ func (rd *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 			return nil, err
 		}
 		_, start, rows := o.Window(wi)
-		ib := array.NewInt64Builder(mem)
+		var picks []pick
 		for ; rd.pos < start+rows && taken < rd.r.req.BatchRows; rd.pos += w {
 			taken++
-			local := o.Local(wi, rd.pos)
-			if win.holes == nil || !win.holes[local] {
-				ib.Append(local)
+			si, row := win.locate(o.Local(wi, rd.pos))
+			if win.holes[si] == nil || !win.holes[si][row] {
+				picks = append(picks, pick{si, row})
 			}
 		}
-		idx := ib.NewInt64Array()
-		ib.Release()
-		part, err := take(ctx, rd.r.schema, win.rec, idx)
-		idx.Release()
+		part, err := win.take(ctx, rd.r.schema, picks)
 		if err != nil {
 			return nil, err
 		}
@@ -256,7 +271,7 @@ func (rd *Reader) window(ctx context.Context, wi int) (*loaded, error) {
 		return rd.cur, nil
 	}
 	if rd.cur != nil {
-		rd.cur.rec.Release()
+		rd.cur.release()
 		rd.cur = nil
 	}
 	f := rd.next
@@ -302,13 +317,13 @@ func (rd *Reader) dropNext(f *future) {
 	go func() {
 		<-f.done
 		if f.l != nil {
-			f.l.rec.Release()
+			f.l.release()
 		}
 	}()
 }
 
 func (rd *Reader) load(ctx context.Context, wi int) (*loaded, error) {
-	shards, _, rows := rd.r.order.Window(wi)
+	shards, _, _ := rd.r.order.Window(wi)
 	recs := make([]arrow.RecordBatch, len(shards))
 	holes := make([][]bool, len(shards))
 	defer func() {
@@ -349,31 +364,94 @@ func (rd *Reader) load(ctx context.Context, wi int) (*loaded, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	var rec arrow.RecordBatch
-	if len(recs) == 1 {
-		rec, recs[0] = recs[0], nil
+	l := &loaded{wi: wi, recs: recs, offsets: make([]int64, len(shards)+1), holes: holes}
+	recs = nil // owned by l now
+	for i, si := range shards {
+		l.offsets[i+1] = l.offsets[i] + rd.r.d.Shards[si].Rows
+	}
+	return l, nil
+}
+
+// pick is one sample of a batch: shard (in the window) and row.
+type pick struct {
+	shard int
+	row   int64
+}
+
+// take builds the batch of picks, in order: one Take per shard touched,
+// the parts concatenated, then one Take that restores the picks' order.
+func (l *loaded) take(ctx context.Context, schema *arrow.Schema, picks []pick) (arrow.RecordBatch, error) {
+	per := make([][]int64, len(l.recs))
+	for _, p := range picks {
+		per[p.shard] = append(per[p.shard], p.row)
+	}
+	first := make([]int64, len(l.recs)+1)
+	var parts []arrow.RecordBatch
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	for i, rows := range per {
+		first[i+1] = first[i] + int64(len(rows))
+		if len(rows) == 0 {
+			continue
+		}
+		part, err := takeRows(ctx, schema, l.recs[i], rows)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 { // every pick was a topic's empty offset
+		cols := emptyColumns(schema)
+		rec := array.NewRecordBatch(schema, cols, 0)
+		for _, c := range cols {
+			c.Release()
+		}
+		return rec, nil
+	}
+	var grouped arrow.RecordBatch
+	if len(parts) == 1 {
+		grouped = parts[0]
+		grouped.Retain()
 	} else {
 		var err error
-		if rec, err = concatRecords(rd.r.schema, recs); err != nil {
+		if grouped, err = concatRecords(schema, parts); err != nil {
 			return nil, err
 		}
 	}
-	l := &loaded{wi: wi, rec: rec}
-	for i, h := range holes {
-		if h != nil && l.holes == nil {
-			l.holes = make([]bool, 0, rows)
-			for j := range i {
-				l.holes = append(l.holes, make([]bool, rd.r.d.Shards[shards[j]].Rows)...)
-			}
-		}
-		if l.holes != nil {
-			if h == nil {
-				h = make([]bool, rd.r.d.Shards[shards[i]].Rows)
-			}
-			l.holes = append(l.holes, h...)
-		}
+	defer grouped.Release()
+	order := make([]int64, len(picks))
+	next := first[:len(l.recs)]
+	inOrder := true
+	for j, p := range picks {
+		order[j] = next[p.shard]
+		next[p.shard]++
+		inOrder = inOrder && order[j] == int64(j)
 	}
-	return l, nil
+	if inOrder {
+		grouped.Retain()
+		return grouped, nil
+	}
+	return takeRows(ctx, schema, grouped, order)
+}
+
+func takeRows(ctx context.Context, schema *arrow.Schema, rec arrow.RecordBatch, rows []int64) (arrow.RecordBatch, error) {
+	ib := array.NewInt64Builder(mem)
+	ib.AppendValues(rows, nil)
+	idx := ib.NewInt64Array()
+	ib.Release()
+	defer idx.Release()
+	return take(ctx, schema, rec, idx)
+}
+
+func emptyColumns(schema *arrow.Schema) []arrow.Array {
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, f := range schema.Fields() {
+		cols[i] = array.MakeArrayOfNull(mem, f.Type, 0)
+	}
+	return cols
 }
 
 func shardNoun(e *storeEntry) string {
@@ -398,7 +476,7 @@ func (rd *Reader) Close() error {
 	rd.dropNext(rd.next)
 	rd.next = nil
 	if rd.cur != nil {
-		rd.cur.rec.Release()
+		rd.cur.release()
 		rd.cur = nil
 	}
 	if rd.planID != "" {
