@@ -64,8 +64,9 @@
 //
 // A Reader holds at most two windows decoded in memory (the current one
 // and the next, loaded in the background while the current is served),
-// each its shards' rows concatenated, projected to the requested columns;
-// a batch is a Take of the window's rows by the permuted local indexes.
+// each as its shards' records projected to the requested columns. A batch
+// takes its rows from each shard it touches, then restores position order
+// with one Take over the batch; windows are never concatenated.
 //
 //  5. Every object read goes through the source store's block cache
 //     (cache.Cache, one per store). When a read opens, its block order —
