@@ -80,4 +80,37 @@
 // is a uint16 length and bytes. Properties (5.0) are a variable byte
 // integer length, then (identifier, value) pairs; only user properties
 // (and subscription identifiers on PUBLISH) may repeat.
+//
+// # Stored sessions and retained messages
+//
+// PebbleStore (pebblestore.go, which has the durability rule) keeps
+// sessions and retained messages in a pebble database, <data>/mqtt.
+// Keys:
+//
+//	0x00                                      format key (value kind 'F', empty body)
+//	's' | client id                           session (kind 'S')
+//	'q' | len u16 | client id | seq u64       queued message of a session (kind 'Q'); big-endian,
+//	                                          so a client's queue is one key range in Seq order
+//	'r' | topic                               retained message (kind 'R'); $SYS/ topics are not stored
+//
+// Every value:
+//
+//	| 'M' 'Q' | version u8 (1) | kind u8 | body | CRC-32C (Castagnoli) u32 of everything before it |
+//
+// Bodies (uv = unsigned varint, sv = zigzag varint, both encoding/binary;
+// str / bin = uv length + bytes; times are Unix nanoseconds, 0 = none):
+//
+//	'S' session:  | level u8 (3, 4, 5) | expiry interval u32 | disconnected at sv | last seq uv |
+//	              | uv n, n x subscription | uv n, n x (packet id u16 | delivery) | uv n, n x inbound QoS 2 id u16 |
+//	    subscription: | filter str | options u8 (SUBSCRIBE's: QoS bits 0-1, no local 0x04,
+//	                  |   retain as published 0x08, retain handling bits 4-5) | subscription id uv |
+//	'Q' queued:   | delivery |
+//	'R' retained: | message |
+//	delivery:     | flags u8 (QoS 1/2 bits 0-1, retain 0x04, released 0x08) | uv n, n x subscription id uv | message |
+//	message:      | topic str | payload bin | flags u8 (QoS bits 0-1, retain 0x04) | from str |
+//	              | created sv | PUBLISH properties (5.0 encoding: varint length + properties) |
+//
+// Decoders (FuzzStoreValue) check the CRC first, then magic, version and
+// kind, every length against the bytes left and every field's range, and
+// that the body ends exactly; a failure is ErrStoreCorrupt.
 package mqtt
