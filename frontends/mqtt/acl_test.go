@@ -1,0 +1,89 @@
+package mqtt
+
+import (
+	"net"
+	"testing"
+
+	"strata/meta"
+)
+
+func TestFilterCovers(t *testing.T) {
+	for _, c := range []struct {
+		rule, sub string
+		want      bool
+	}{
+		{"a/b", "a/b", true}, {"a/b", "a/c", false}, {"a/b", "a/+", false}, {"a/b", "a/b/c", false},
+		{"a/+", "a/b", true}, {"a/+", "a/+", true}, {"a/+", "a/#", false}, {"a/+", "a/b/c", false}, {"a/+", "a", false},
+		{"a/#", "a", true}, {"a/#", "a/b/c", true}, {"a/#", "a/#", true}, {"a/#", "a/+/c", true}, {"a/#", "b/#", false},
+		{"#", "x/y", true}, {"#", "#", true}, {"#", "$SYS/x", false}, {"+/x", "$SYS/x", false}, {"$SYS/#", "$SYS/broker/+", true},
+		{"+/+", "a/b", true}, {"+/+", "a", false}, {"a/+/c", "a/+/c", true}, {"a/+/c", "a/#", false},
+	} {
+		if got := filterCovers(c.rule, c.sub); got != c.want {
+			t.Errorf("filterCovers(%q, %q) = %v", c.rule, c.sub, got)
+		}
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	for _, c := range []struct {
+		filter, user, client, want string
+		ok                         bool
+	}{
+		{"u/%u/c/%c/#", "alice", "dev1", "u/alice/c/dev1/#", true},
+		{"u/%u", "", "dev1", "", false},
+		{"u/%u", "a+b", "dev1", "", false},
+		{"c/%c", "alice", "x#", "", false},
+		{"plain", "", "", "plain", true},
+	} {
+		got, ok := substitute(c.filter, c.user, c.client)
+		if got != c.want || ok != c.ok {
+			t.Errorf("substitute(%q, %q, %q) = %q %v", c.filter, c.user, c.client, got, ok)
+		}
+	}
+}
+
+// TestDecide: first match wins, fields narrow a rule, and the no-match
+// default is configurable.
+func TestDecide(t *testing.T) {
+	rules := []meta.MQTTRule{
+		{Permission: "deny", Action: "publish", Topic: "a/secret"},
+		{Permission: "allow", Action: "all", Topic: "a/#", ClientID: "c1"},
+		{Permission: "deny", Action: "all", Topic: "a/#", IP: "192.168.0.0/16"},
+		{Permission: "allow", Action: "retain", Topic: "r/%u", Username: "bob"},
+		{Permission: "deny", Action: "retain", Topic: "r/#"},
+	}
+	client := func(id, user, ip string) *ClientInfo {
+		return &ClientInfo{ClientID: id, Principal: user, Remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1}}
+	}
+	for _, deny := range []bool{false, true} {
+		var h aclHolder
+		h.deny = deny
+		h.set(rules)
+		for _, c := range []struct {
+			c      *ClientInfo
+			action Action
+			topic  string
+			want   bool
+		}{
+			{client("c1", "", "10.0.0.1"), ActionPublish, "a/secret", false},
+			{client("c1", "", "192.168.1.1"), ActionPublish, "a/x", true},
+			{client("c2", "", "192.168.1.1"), ActionPublish, "a/x", false},
+			{client("c2", "", "192.168.1.1"), ActionSubscribe, "a/#", false},
+			{client("c2", "", "192.168.1.1"), ActionReceive, "a/x", false},
+			{client("c2", "", "10.1.1.1"), ActionPublish, "a/x", !deny},
+			{client("c2", "bob", "10.1.1.1"), ActionRetain, "r/bob", true},
+			{client("c2", "eve", "10.1.1.1"), ActionRetain, "r/bob", false},
+			{client("c2", "", "10.1.1.1"), ActionRetain, "r/x", false},
+			{client("c2", "", "10.1.1.1"), ActionSubscribe, "z", !deny},
+		} {
+			if got := h.decide(&AuthzRequest{Client: c.c, Action: c.action, Topic: c.topic}); got != c.want {
+				t.Errorf("deny=%v %+v %d %q: %v", deny, c.c, c.action, c.topic, got)
+			}
+		}
+	}
+	var h aclHolder
+	h.set(nil)
+	if !h.decide(&AuthzRequest{Client: &ClientInfo{}, Action: ActionPublish, Topic: "x"}) {
+		t.Fatal("no rules and default allow denied")
+	}
+}
