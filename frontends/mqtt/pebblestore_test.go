@@ -218,9 +218,10 @@ func TestPebbleStoreQueuedDurableBeforePuback(t *testing.T) {
 	pub.pub(t, &paho.Publish{Topic: "dev/in", QoS: 1, Payload: []byte("one")})
 	pub.pub(t, &paho.Publish{Topic: "dev/in", QoS: 2, Payload: []byte("two")})
 	pub.pub(t, &paho.Publish{Topic: "dev/in", QoS: 1, Payload: []byte("three")})
+	crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0}) // nothing unsynced survives
 	pub.pub(t, &paho.Publish{Topic: "state", QoS: 1, Retain: true, Payload: []byte("on")})
+	crashedLater := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
 
-	crashed := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
 	st2 := openPebbleTestStore(t, crashed, "mqtt", false)
 	b2 := storeBroker(t, st2, Options{})
 	c = dialV5(t, b2.tcp, &paho.Connect{ClientID: "dev", CleanStart: false, Properties: &paho.ConnectProperties{SessionExpiryInterval: u32(3600)}}, nil)
@@ -236,9 +237,13 @@ func TestPebbleStoreQueuedDurableBeforePuback(t *testing.T) {
 		}
 	}
 	c.none(t, 200*time.Millisecond)
-	c.sub(t, paho.SubscribeOptions{Topic: "state", QoS: 1})
-	if m := c.next(t); string(m.Payload) != "on" || !m.Retain {
-		t.Fatalf("retained QoS 1 message after the crash: %+v", m)
+
+	msgs, err := openPebbleTestStore(t, crashedLater, "mqtt", false).Retained().All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Topic != "state" || string(msgs[0].Payload) != "on" {
+		t.Fatalf("retained QoS 1 message after the crash: %+v", msgs)
 	}
 }
 
