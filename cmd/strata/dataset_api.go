@@ -17,6 +17,19 @@ import (
 // Registration runs in the server, which holds the object stores'
 // credentials and the topics; a client that asks for application/x-ndjson
 // gets its progress as it goes.
+//
+//	GET    /api/v1/datasets                 {"datasets": [{name, source, format, shards, rows, bytes, created_ms}]}
+//	POST   /api/v1/datasets                 {name, source, format, replace?, strict?} -> 201 {dataset, created,
+//	                                         errors?: [{key, error}], took}; Accept: application/x-ndjson ->
+//	                                         200, lines {"progress": {done, total}} ... then {"result": ...} or {"error": ...}
+//	GET    /api/v1/datasets/{name}[?shards=true]  {name, ..., schema: ["field: type"], errors?, shard_list?}
+//	DELETE /api/v1/datasets/{name}          204 (its cursors go too; the data is not touched)
+//	GET    /api/v1/datasets/{name}/stream?epoch&seed&rank&world_size&batch_rows&cursor&columns=a,b
+//	                                        application/vnd.apache.arrow.stream
+//
+// Errors: 400 invalid_dataset (the message names the field), 404
+// unknown_dataset, 409 dataset_exists, 422 dataset_corrupt (no usable
+// object, or strict and some are bad), 503 unavailable.
 
 // datasetsTimeout bounds the quick dataset requests (one meta read or
 // proposal); a registration is bounded by datasetCreateTimeout.

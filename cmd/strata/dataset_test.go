@@ -277,6 +277,33 @@ func TestDatasetServeEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The registration routes without the CLI: JSON in, 201 with the
+	// result; the name again 409; --strict over the broken file 422.
+	body := fmt.Sprintf(`{"name": "js2", "source": "file://%s", "format": "jsonl"}`, jdir)
+	if code, out := httpPost(t, srv.url+"/api/v1/datasets", body); code != http.StatusCreated || !strings.Contains(out, `"rows": 120`) || !strings.Contains(out, "zz-broken.jsonl") {
+		t.Errorf("POST /api/v1/datasets: %d %s", code, out)
+	}
+	if code, out := httpPost(t, srv.url+"/api/v1/datasets", body); code != http.StatusConflict || !strings.Contains(out, codeDatasetExists) {
+		t.Errorf("POST /api/v1/datasets again: %d %s", code, out)
+	}
+	strict := fmt.Sprintf(`{"name": "js3", "source": "file://%s", "format": "jsonl", "strict": true}`, jdir)
+	if code, out := httpPost(t, srv.url+"/api/v1/datasets", strict); code != http.StatusUnprocessableEntity || !strings.Contains(out, "zz-broken.jsonl") {
+		t.Errorf("POST strict: %d %s", code, out)
+	}
+	if code, out := httpPost(t, srv.url+"/api/v1/datasets", `{"name": "x", "source": "file:///nonexistent-dir", "format": "jsonl"}`); code != http.StatusBadRequest || !strings.Contains(out, "nonexistent-dir") {
+		t.Errorf("POST over a missing directory: %d %s", code, out)
+	}
+	resp, err := http.Get(srv.url + "/api/v1/datasets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dl datasetListJSON
+	json.NewDecoder(resp.Body).Decode(&dl)
+	resp.Body.Close()
+	if len(dl.Datasets) != 3 || dl.Datasets[0].Name != "js" || dl.Datasets[1].Name != "js2" || dl.Datasets[2].Name != "pq" {
+		t.Errorf("GET /api/v1/datasets: %+v", dl)
+	}
+
 	ok("dataset", "delete", "pq")
 	if r := cli("dataset", "read", "pq"); r.code != 1 || !strings.Contains(r.stderr, "not found") {
 		t.Errorf("reading a deleted dataset: exit %d %q", r.code, r.stderr)

@@ -25,10 +25,10 @@ var _ tier.ObjectStore = plainDir{}
 func newPlainDir(root string) (plainDir, error) {
 	st, err := os.Stat(root)
 	if err != nil {
-		return plainDir{}, fmt.Errorf("dataset: source directory: %w", err)
+		return plainDir{}, invalid("source", "directory: %v", err)
 	}
 	if !st.IsDir() {
-		return plainDir{}, fmt.Errorf("dataset: source %s is not a directory", root)
+		return plainDir{}, invalid("source", "%s is not a directory", root)
 	}
 	return plainDir{root: root}, nil
 }

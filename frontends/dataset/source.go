@@ -100,7 +100,7 @@ func (s *stores) get(ctx context.Context, src Source) (*storeEntry, error) {
 		st, err = s.open(ctx, src.Loc)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dataset: open store %s: %w", key, err)
+		return nil, fmt.Errorf("open store %s: %w", key, err)
 	}
 	opts := s.template
 	opts.Store = tier.WithRetry(st, tier.RetryOptions{MaxAttempts: 5, Timeout: 30 * time.Second})
