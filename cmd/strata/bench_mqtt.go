@@ -83,7 +83,9 @@ helper processes (this binary again), RSS delta (/proc/PID/status VmRSS) / conne
 
 Without --addr, Strata's broker runs as a child process (strata bench mqtt-broker), like Mosquitto,
 so neither shares a runtime with the clients; --in-process runs it in this process instead. Both
-brokers get the same session queue bound (--max-queued) and outbound window (64).`,
+brokers get the same queue bound (--max-queued: Strata's MaxQueuedMessages and OutboundQueue,
+Mosquitto's max_queued_messages) and outbound window (64: Strata's MaxInflight default, Mosquitto's
+max_inflight_messages).`,
 		Example: "  strata bench mqtt --duration 5s\n  strata bench mqtt --workloads fan-out --qos 1 --payloads 64 --conns 0\n" +
 			"  strata bench mqtt --addr 127.0.0.1:1883 --no-mosquitto --conns 0",
 		Args: cobra.NoArgs,
@@ -114,7 +116,7 @@ brokers get the same session queue bound (--max-queued) and outbound window (64)
 	f.StringSliceVar(&c.workloads, "workloads", []string{wlFanIn, wlFanOut, wlP2P}, "workloads: fan-in, fan-out, p2p")
 	f.StringVar(&c.mosquitto, "mosquitto", "/usr/sbin/mosquitto", "the Mosquitto broker binary")
 	f.BoolVar(&c.noMosquitto, "no-mosquitto", false, "measure Strata only")
-	f.IntVar(&c.maxQueued, "max-queued", 100_000, "QoS 1 messages a session may queue, both brokers")
+	f.IntVar(&c.maxQueued, "max-queued", 100_000, "messages a client's queues may hold, both brokers")
 	f.IntSliceVar(&c.conns, "conns", []int{10_000, 100_000}, "idle connection counts of the memory measurement (0: skip it)")
 	return cmd
 }
@@ -295,10 +297,13 @@ func startStrataTarget(c mqttBenchConfig) (mqttTarget, error) {
 	return startStrataProcess(c.exe, c.maxQueued)
 }
 
-// benchBrokerOptions are `strata serve`'s MQTT options with the bench's
-// session queue bound and no $SYS.
+// benchBrokerOptions are `strata serve`'s MQTT options with no $SYS and
+// the bench's queue bound for both queues: the session's (QoS 1/2 past
+// the window) and the connection's (QoS 0), as Mosquitto's
+// max_queued_messages bounds both.
 func benchBrokerOptions(maxQueued int) mqtt.Options {
-	return mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxQueuedMessages: maxQueued, SysInterval: -1}
+	return mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxQueuedMessages: maxQueued,
+		OutboundQueue: maxQueued, SysInterval: -1}
 }
 
 // startStrataProcess runs `strata bench mqtt-broker` and reads its
@@ -772,7 +777,7 @@ func runMQTTMemory(ctx context.Context, c mqttBenchConfig, fdLimit int, out io.W
 		if err != nil {
 			return err
 		}
-		pts, err := idleConnMemory(ctx, c, t, fdLimit, 0)
+		pts, err := idleConnMemory(ctx, c, t, fdLimit, 1)
 		err = errors.Join(err, t.stop())
 		if err != nil {
 			return fmt.Errorf("bench mqtt: strata memory: %w", err)
@@ -784,7 +789,7 @@ func runMQTTMemory(ctx context.Context, c mqttBenchConfig, fdLimit int, out io.W
 		if err != nil {
 			return err
 		}
-		pts, err := idleConnMemory(ctx, c, t, fdLimit, 100)
+		pts, err := idleConnMemory(ctx, c, t, fdLimit, 2)
 		err = errors.Join(err, t.stop())
 		if err != nil {
 			return fmt.Errorf("bench mqtt: mosquitto memory: %w", err)
@@ -839,9 +844,11 @@ func mib(b int64) string   { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) 
 func kib(b float64) string { return fmt.Sprintf("%.1f KiB", b/1024) }
 
 // idleConnMemory opens c.conns idle connections (in ascending steps) to
-// t from helper processes and reads t's RSS at each step. srcBase picks
-// the helpers' 127.0.0.x source addresses (one per helper).
-func idleConnMemory(ctx context.Context, c mqttBenchConfig, t mqttTarget, fdLimit, srcBase int) ([]memPoint, error) {
+// t from helper processes and reads t's RSS at each step. Each helper
+// dials from its own source address, 127.A.group.helper with A from this
+// process's id, so that a run right after another does not meet the
+// last one's TIME_WAIT ports.
+func idleConnMemory(ctx context.Context, c mqttBenchConfig, t mqttTarget, fdLimit, group int) ([]memPoint, error) {
 	base, err := vmRSS(t.pid)
 	if err != nil {
 		return nil, err
@@ -860,7 +867,7 @@ func idleConnMemory(ctx context.Context, c mqttBenchConfig, t mqttTarget, fdLimi
 		for have < want && p.note == "" {
 			n := min(perHelper, want-have)
 			helper++
-			src := fmt.Sprintf("127.0.%d.%d", (srcBase+helper)/250, (srcBase+helper)%250+2)
+			src := fmt.Sprintf("127.%d.%d.%d", 1+os.Getpid()%250, group, 1+helper%250)
 			cmd := exec.Command(c.exe, "bench", "mqtt-conns", "--addr", t.addr, "--count", strconv.Itoa(n),
 				"--source", src, "--prefix", fmt.Sprintf("idle-%d-%d-", os.Getpid(), helper))
 			line, stop, err := startHelper(cmd, "connected ")
