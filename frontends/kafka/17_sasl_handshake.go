@@ -10,7 +10,9 @@ package kafka
 //
 // An unknown or disabled mechanism is UNSUPPORTED_SASL_MECHANISM, and a
 // second handshake ILLEGAL_SASL_STATE; both close the connection after
-// the response, as Kafka does.
+// the response, as Kafka does. The exception is re-authentication
+// (KIP-368, SecurityOptions.SessionLifetime): after success, a v1
+// handshake with the same mechanism starts a new exchange.
 
 import (
 	"fmt"
@@ -30,7 +32,13 @@ func handleSaslHandshake(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error) {
 	mechs := rc.srv.opts.Security.mechanisms()
 	resp.SupportedMechanisms = slices.Clone(mechs)
 	st := &rc.conn.sasl
+	reauth := st.saslDone && !st.reauth && rc.srv.opts.Security.SessionLifetime > 0 && req.Version >= 1
 	switch {
+	case reauth && req.Mechanism != st.mech:
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		st.failed = fmt.Errorf("kafka: re-authentication with %q, the session used %q (KIP-368 keeps the mechanism)", req.Mechanism, st.mech)
+	case reauth:
+		st.reauth = true
 	case st.mech != "" || st.saslDone:
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		st.failed = fmt.Errorf("kafka: SaslHandshake again (mechanism %q chosen already)", st.mech)

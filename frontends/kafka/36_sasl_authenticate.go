@@ -9,8 +9,9 @@ package kafka
 // wrong password from an unknown user), written after the
 // failed-authentication delay, and then the connection closes.
 //
-// Version notes: v1 session_lifetime_ms (KIP-368), always 0 here: no
-// re-authentication; v2 flexible.
+// Version notes: v1 session_lifetime_ms (KIP-368): SecurityOptions.
+// SessionLifetime on the final response (0 = no re-authentication); v2
+// flexible.
 
 import (
 	"errors"
@@ -28,14 +29,14 @@ func handleSaslAuthenticate(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error
 	req := kreq.(*kmsg.SASLAuthenticateRequest)
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 	st := &rc.conn.sasl
-	if st.mech == "" || st.raw || st.saslDone {
+	if st.mech == "" || st.raw || (st.saslDone && !st.reauth) {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		msg := "SaslAuthenticate without a SaslHandshake v1 before it, or after authentication"
 		resp.ErrorMessage = &msg
 		st.failed = errors.New("kafka: " + msg)
 		return resp, nil
 	}
-	out, _, err := rc.srv.saslStep(rc, req.SASLAuthBytes)
+	out, done, err := rc.srv.saslStep(rc, req.SASLAuthBytes)
 	if err != nil {
 		rc.conn.authFailed(rc, err)
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
@@ -49,6 +50,9 @@ func handleSaslAuthenticate(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error
 	resp.SASLAuthBytes = out
 	if resp.SASLAuthBytes == nil {
 		resp.SASLAuthBytes = []byte{}
+	}
+	if done {
+		resp.SessionLifetimeMillis = rc.srv.opts.Security.SessionLifetime.Milliseconds()
 	}
 	return resp, nil
 }

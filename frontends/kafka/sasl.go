@@ -18,9 +18,13 @@ package kafka
 // SASL_AUTHENTICATION_FAILED after SecurityOptions.FailedAuthDelay, and the
 // connection is closed once that response is written.
 //
-// Re-authentication (KIP-368) is not offered: session_lifetime_ms is 0, so
-// clients never re-authenticate, and a second SaslHandshake after success
-// is ILLEGAL_SASL_STATE.
+// Re-authentication (KIP-368) is off unless SecurityOptions.SessionLifetime
+// is set (Kafka's connections.max.reauth.ms): then SaslAuthenticate tells
+// the client the session's lifetime, the client runs SaslHandshake v1 and
+// SaslAuthenticate again on the same connection before it ends (same
+// mechanism, same principal, or the connection closes), and a request
+// after the session expired closes the connection. Without it a second
+// SaslHandshake after success is ILLEGAL_SASL_STATE.
 
 import (
 	"context"
@@ -31,6 +35,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -120,6 +125,10 @@ type SecurityOptions struct {
 	// (slows password guessing). 0 = DefaultFailedAuthDelay; negative =
 	// none.
 	FailedAuthDelay time.Duration
+	// SessionLifetime is how long a SASL login lasts before the client
+	// must re-authenticate on the connection (KIP-368; Kafka's
+	// connections.max.reauth.ms). 0 = forever, no re-authentication.
+	SessionLifetime time.Duration
 }
 
 // mechanisms returns the enabled mechanisms.
@@ -151,8 +160,8 @@ func (o SecurityOptions) validate() error {
 			return fmt.Errorf("kafka: Options.Security.TLSAdvertisedAddr: %w", err)
 		}
 	}
-	if o.ACLCacheTTL < 0 {
-		return errors.New("kafka: Options.Security.ACLCacheTTL is negative")
+	if o.ACLCacheTTL < 0 || o.SessionLifetime < 0 {
+		return errors.New("kafka: Options.Security.ACLCacheTTL and SessionLifetime must not be negative")
 	}
 	return nil
 }
@@ -174,7 +183,11 @@ type saslState struct {
 	raw bool
 	// saslDone: a SASL exchange succeeded on this connection.
 	saslDone bool
-	scram    *scram.Server
+	// reauth: a re-authentication (KIP-368) is under way; expires is
+	// when the session ends (zero: never).
+	reauth  bool
+	expires time.Time
+	scram   *scram.Server
 	// failed is set when authentication failed: the connection closes
 	// once the response that says so is written.
 	failed error
@@ -223,6 +236,10 @@ func (c *conn) admit(key int16) error {
 	}
 	if st.failed != nil {
 		return st.failed
+	}
+	if st.saslDone && !st.expires.IsZero() && key != 17 && key != 36 && time.Now().After(st.expires) {
+		return fmt.Errorf("kafka: %s (key %d) after the SASL session expired at %s without re-authentication (KIP-368)",
+			kmsg.NameForKey(key), key, st.expires.Format(time.RFC3339Nano))
 	}
 	if !st.mustAuth || st.authenticated {
 		return nil
@@ -295,9 +312,23 @@ func (s *Server) saslStep(rc *reqCtx, in []byte) (out []byte, done bool, err err
 		return nil, false, fmt.Errorf("kafka: no SASL mechanism chosen")
 	}
 	if done {
+		principal := "User:" + user
+		if st.reauth {
+			// KIP-368: a re-authentication may not change who this is.
+			if principal != rc.conn.principal {
+				return nil, false, fmt.Errorf("%w: re-authentication as %s on a connection of %s", errSASLCredentials, principal, rc.conn.principal)
+			}
+			st.reauth = false
+			s.sec.reauthentications.Add(1)
+			s.log.Debug("kafka: re-authenticated", "remote", rc.conn.remoteAddr, "principal", principal)
+		} else {
+			s.log.Info("kafka: authenticated", "remote", rc.conn.remoteAddr, "principal", principal, "mechanism", st.mech)
+		}
 		st.saslDone, st.authenticated, st.scram = true, true, nil
-		rc.conn.principal = "User:" + user
-		s.log.Info("kafka: authenticated", "remote", rc.conn.remoteAddr, "principal", rc.conn.principal, "mechanism", st.mech)
+		rc.conn.principal = principal
+		if lt := s.opts.Security.SessionLifetime; lt > 0 {
+			st.expires = time.Now().Add(lt)
+		}
 	}
 	return out, done, nil
 }
@@ -311,6 +342,8 @@ type security struct {
 	// ListenTLS.
 	tlsHost string
 	tlsPort int32
+	// reauthentications counts KIP-368 re-authentications (tests).
+	reauthentications atomic.Int64
 }
 
 func newSecurity(s *Server) *security {
