@@ -3,6 +3,8 @@ package main
 import (
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"strata/frontends/mqtt"
 	"strata/logstore"
 	"strata/meta"
@@ -17,14 +19,35 @@ type pipeline struct {
 	router *mqtt.TopicRouter
 }
 
-// openPipeline builds the router; nil without a meta node.
-func openPipeline(store *logstore.Store, node *meta.Node, log *slog.Logger) (*pipeline, error) {
+// openPipeline builds the router, with its counters in reg
+// (strata_mqtt_route_*); nil without a meta node.
+func openPipeline(store *logstore.Store, node *meta.Node, reg prometheus.Registerer, log *slog.Logger) (*pipeline, error) {
 	if node == nil {
 		return nil, nil
 	}
 	r, err := mqtt.NewTopicRouter(mqtt.RouterOptions{Rules: meta.NewRoutes(node), Store: store, Logger: log})
 	if err != nil {
 		return nil, err
+	}
+	if reg != nil {
+		for _, c := range []struct {
+			name, help string
+			get        func(mqtt.RouterStats) uint64
+		}{
+			{"strata_mqtt_route_records_total", "Records appended to topics by MQTT routing rules.", func(s mqtt.RouterStats) uint64 { return s.Routed }},
+			{"strata_mqtt_route_errors_total", "MQTT publishes refused because a routed append failed.", func(s mqtt.RouterStats) uint64 { return s.RouteErrors }},
+			{"strata_mqtt_route_topics_created_total", "Topics created by MQTT routing rules.", func(s mqtt.RouterStats) uint64 { return s.TopicsCreated }},
+			{"strata_mqtt_route_reverse_delivered_total", "Kafka records delivered to MQTT by reverse rules.", func(s mqtt.RouterStats) uint64 { return s.ReverseDelivered }},
+			{"strata_mqtt_route_reverse_dropped_total", "Produced batches not delivered to MQTT: the reverse queue was full.", func(s mqtt.RouterStats) uint64 { return s.ReverseDropped }},
+			{"strata_mqtt_route_reverse_looped_total", "Records not delivered to MQTT because they came from MQTT.", func(s mqtt.RouterStats) uint64 { return s.ReverseLooped }},
+			{"strata_mqtt_route_reverse_errors_total", "Records that could not be decoded or injected into MQTT.", func(s mqtt.RouterStats) uint64 { return s.ReverseErrors }},
+		} {
+			get := c.get
+			if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+				func() float64 { return float64(get(r.Stats())) })); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return &pipeline{router: r}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -225,6 +226,7 @@ func TestPipelineMQTTInKafkaOut(t *testing.T) {
 	}
 	subDone := make(chan error, 1)
 	go func() { subDone <- sub.Wait() }()
+produce:
 	for i := 0; ; i++ {
 		if out, err := runTool(t, fmt.Sprintf("task-%d\n", i), kcat, "-b", kafkaAddr, "-P", "-t", "agent-7", "-k", "agents/7/inbox",
 			"-H", "mqtt.qos=1", "-H", "trace=t-1"); err != nil {
@@ -239,12 +241,27 @@ func TestPipelineMQTTInKafkaOut(t *testing.T) {
 			if !strings.HasPrefix(got, "agents/7/inbox 1 task-") || !strings.HasSuffix(got, "trace:t-1") {
 				t.Fatalf("mosquitto_sub got %q, want agents/7/inbox 1 task-N ... trace:t-1", got)
 			}
-			return
+			break produce
 		case <-time.After(300 * time.Millisecond):
 		}
 		if i == 30 {
 			t.Fatalf("mosquitto_sub received nothing\n%s\nserver log:\n%s", subOut.String(), s.log())
 		}
+	}
+	// The pipeline's counters on /metrics.
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"strata_mqtt_route_records_total 3\n", "strata_mqtt_route_topics_created_total 2\n", "strata_mqtt_route_errors_total 0\n"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics has no %q", want)
+		}
+	}
+	if !strings.Contains(string(metrics), "strata_mqtt_route_reverse_delivered_total ") || strings.Contains(string(metrics), "strata_mqtt_route_reverse_delivered_total 0\n") {
+		t.Errorf("/metrics: no reverse delivery counted")
 	}
 }
 

@@ -192,7 +192,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var flightSrv *dataset.FlightServer
 	var mqttSrv *mqtt.Server
 	// The unified pipeline (pipeline.go): MQTT's Router, fed by Kafka's OnAppend.
-	pipe, err := openPipeline(store, node, log)
+	pipe, err := openPipeline(store, node, reg, log)
 	if err != nil {
 		return errors.Join(err, store.Close(), closeMeta())
 	}
