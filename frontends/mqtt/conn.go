@@ -158,12 +158,26 @@ func (c *conn) readLoop() {
 		st := tc.ConnectionState()
 		c.info.TLSState = &st
 	}
-	pk, err := ReadPacket(c.br, 0, s.opts.MaxPacketSize)
+	h, body, err := readFrame(c.br, s.opts.MaxPacketSize)
+	var pk Packet
+	if err == nil {
+		pk, err = DecodePacket(h, body, 0)
+	}
 	if err != nil {
-		if errors.Is(err, UnsupportedProtocolVersion) {
+		var rc ReasonCode
+		switch {
+		case errors.Is(err, UnsupportedProtocolVersion):
 			// [MQTT-3.1.2-2]: CONNACK 0x01 in the 3.1.1 format, then close.
 			c.version = Version311
 			c.out.pushCtrl(&Connack{Reason: ReasonCode(connackV3BadVersion)}, true)
+		case errors.As(err, &rc) && PacketType(h>>4) == CONNECT && connectLevel(body) == Version5:
+			// A bad 5.0 CONNECT: CONNACK with the reason, then close
+			// ([MQTT-4.13.1-1] allows it before the close).
+			c.version = Version5
+			c.out.pushCtrl(&Connack{Reason: rc}, true)
+			c.srv.stats.malformed.Add(1)
+			c.log.Info("mqtt: bad CONNECT", "remote", c.info.Remote, "err", err)
+			return
 		}
 		c.readFailed(err)
 		return

@@ -186,18 +186,28 @@ var errTooLarge = PacketTooLarge
 // errors from r as they are (io.EOF at a packet boundary), ReasonCode
 // values for bad packets (MalformedPacket, ProtocolError, PacketTooLarge).
 func ReadPacket(r *bufio.Reader, version byte, maxSize uint32) (Packet, error) {
-	h, err := r.ReadByte()
+	h, body, err := readFrame(r, maxSize)
 	if err != nil {
 		return nil, err
+	}
+	return DecodePacket(h, body, version)
+}
+
+// readFrame reads one packet's first byte and body, checking the size
+// before allocating the body.
+func readFrame(r *bufio.Reader, maxSize uint32) (byte, []byte, error) {
+	h, err := r.ReadByte()
+	if err != nil {
+		return 0, nil, err
 	}
 	var n, shift int
 	for i := 0; ; i++ {
 		c, err := r.ReadByte()
 		if err != nil {
-			return nil, unexpected(err)
+			return 0, nil, unexpected(err)
 		}
 		if i == 3 && c&0x80 != 0 {
-			return nil, MalformedPacket
+			return 0, nil, MalformedPacket
 		}
 		n |= int(c&0x7F) << shift
 		shift += 7
@@ -209,13 +219,23 @@ func ReadPacket(r *bufio.Reader, version byte, maxSize uint32) (Packet, error) {
 		maxSize = MaxVarint
 	}
 	if uint64(1+varintLen(n)+n) > uint64(maxSize) {
-		return nil, errTooLarge
+		return 0, nil, errTooLarge
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, unexpected(err)
+		return 0, nil, unexpected(err)
 	}
-	return DecodePacket(h, body, version)
+	return h, body, nil
+}
+
+// connectLevel returns the protocol level a CONNECT body claims (0 when
+// it does not get that far), to answer a bad CONNECT in its version.
+func connectLevel(body []byte) byte {
+	name, n, err := decodeString(body)
+	if err != nil || len(body) <= n || (name != "MQTT" && name != "MQIsdp") {
+		return 0
+	}
+	return body[n]
 }
 
 func unexpected(err error) error {

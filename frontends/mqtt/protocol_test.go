@@ -150,6 +150,21 @@ func TestGoldenConnack(t *testing.T) {
 	if p := r.read(t).(*Connack); p.Reason != ReasonCode(connackV3IdentifierRejected) {
 		t.Fatalf("3.1 empty id: %v", p.Reason)
 	}
+	// A malformed 5.0 CONNECT (the reserved flag): CONNACK 0x81, closed;
+	// a 3.1.1 one is closed without a word.
+	for _, v := range []byte{5, 4} {
+		r = dialRaw(t, b.tcp, v)
+		bad := AppendPacket(nil, connectPacket(v, "x", 0), v)
+		bad[9] |= 0x01 // connect flags: the reserved bit
+		r.send(t, bad)
+		got := r.expectClosed(t, 2*time.Second)
+		if v == 5 && (len(got) != 1 || got[0].(*Connack).Reason != MalformedPacket) {
+			t.Fatalf("bad 5.0 CONNECT: %v", got)
+		}
+		if v == 4 && len(got) != 0 {
+			t.Fatalf("bad 3.1.1 CONNECT: %v", got)
+		}
+	}
 	// A first packet that is not CONNECT closes the connection.
 	r = dialRaw(t, b.tcp, 4)
 	r.send(t, goldenPacket(t, "pingreq"))
