@@ -192,11 +192,18 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var flightSrv *dataset.FlightServer
 	var mqttSrv *mqtt.Server
 	// The unified pipeline (pipeline.go): MQTT's Router, fed by Kafka's OnAppend.
-	pipe, err := openPipeline(store, node, reg, log)
+	pipe, err := openPipeline(store, node, log)
 	if err != nil {
 		return errors.Join(err, store.Close(), closeMeta())
 	}
 	defer pipe.Close()
+	// MQTT persistent sessions and retained messages (frontends/mqtt/pebblestore.go), opened with the first MQTT listener.
+	var mqttStore *mqtt.PebbleStore
+	defer func() {
+		if mqttStore != nil {
+			mqttStore.Close() // after the MQTT server, which stores every session on Close
+		}
+	}()
 	for _, l := range cfg.listeners()[1:] {
 		if l.key == keyRaftAddr {
 			continue // meta's, open since openMeta
@@ -225,7 +232,13 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			continue
 		}
 		if isMQTTKey(l.key) {
-			if mqttSrv, err = listenMQTT(mqttSrv, cfg, l, store, node, log, pipe); err != nil {
+			if mqttStore == nil {
+				mqttStore, err = mqtt.OpenPebbleStore(mqtt.PebbleStoreOptions{Dir: filepath.Join(cfg.DataDir, mqtt.StoreDirName), Logger: log})
+			}
+			if err == nil {
+				mqttSrv, err = listenMQTT(mqttSrv, cfg, l, store, node, log, pipe, mqttStore)
+			}
+			if err != nil {
 				return errors.Join(fmt.Errorf("%s: %w", l.key, err), closeMQTT(mqttSrv), closeKafka(kafkaSrv), store.Close(), closeMeta())
 			}
 			continue
@@ -514,7 +527,7 @@ func isMQTTKey(key string) bool {
 // listenMQTT opens one MQTT listener, creating the server on the first
 // (srv nil). TLS and WSS need mqtt-tls-cert and mqtt-tls-key; without
 // them those listeners stay closed, with a log line.
-func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store, node *meta.Node, log *slog.Logger, pipe *pipeline) (*mqtt.Server, error) {
+func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store, node *meta.Node, log *slog.Logger, pipe *pipeline, ms *mqtt.PebbleStore) (*mqtt.Server, error) {
 	tlsListener := l.key == keyMQTTTLSAddr || l.key == keyMQTTWSSAddr
 	if tlsListener && cfg.MQTTTLSCert == "" {
 		log.Info("MQTT TLS listener not opened: set mqtt-tls-cert and mqtt-tls-key", "listener", l.name, "addr", l.addr)
@@ -523,6 +536,7 @@ func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store,
 	if srv == nil {
 		opts := mqtt.Options{Store: store, Node: node, Logger: log, RefuseSubscribe: cfg.MQTTRefuseSubscribe, ShutdownTimeout: cfg.ShutdownTimeout,
 			Router: pipe.mqttRouter()}
+		opts.Sessions, opts.Retained = ms.Sessions(), ms.Retained() // durable: <data>/mqtt
 		if cfg.MQTTTLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(cfg.MQTTTLSCert, cfg.MQTTTLSKey)
 			if err != nil {
