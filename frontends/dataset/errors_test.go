@@ -10,9 +10,13 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"strata/meta"
+	"strata/tier"
 )
 
 func testName(f *s3Fixture, what string) string {
@@ -181,5 +185,46 @@ func TestRegisterTenThousandObjects(t *testing.T) {
 	}
 	if took > 30*time.Second {
 		t.Fatalf("registration of %d objects took %s", n, took)
+	}
+}
+
+// TestBadArrowObjects: Arrow IPC files of another schema, truncated, or not
+// Arrow at all are named and left out; the rest reads completely.
+func TestBadArrowObjects(t *testing.T) {
+	st := tier.NewMemory()
+	ctx := context.Background()
+	put := func(key string, data []byte) {
+		if err := st.Put(ctx, key, strings.NewReader(string(data)), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("ab/1.arrow", arrowBytes(t, 0, 25, 10))
+	other := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int32}}, nil)
+	var buf strings.Builder
+	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	put("ab/2.arrow", []byte(buf.String()))
+	whole := arrowBytes(t, 25, 25, 10)
+	put("ab/3.arrow", whole[:len(whole)-20])
+	put("ab/4.arrow", []byte("ARROW1 but nothing else"))
+	put("ab/5.arrow", arrowBytes(t, 25, 30, 7))
+	svc := newService(t, Options{OpenStore: opener(st)})
+	res, err := svc.Create(ctx, CreateRequest{Name: "bad-arrow", Source: "s3://b/ab/", Format: meta.FormatArrow}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Dataset.Rows != 55 || len(res.Errors) != 3 {
+		t.Fatalf("registered %+v errors %v", res.Dataset, res.Errors)
+	}
+	for i, want := range []string{"ab/2.arrow: schema differs", "ab/3.arrow: dataset: corrupt", "ab/4.arrow: dataset: corrupt"} {
+		if got := res.Errors[i].Key + ": " + res.Errors[i].Error; !strings.HasPrefix(got, want) {
+			t.Errorf("error %d: %q, want %q...", i, got, want)
+		}
+	}
+	if ids := readIDs(t, svc, Request{Dataset: "bad-arrow", WorldSize: 1, BatchRows: 8}, "id"); len(ids) != 55 {
+		t.Fatalf("read %d rows, want 55", len(ids))
 	}
 }
