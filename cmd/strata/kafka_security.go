@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -17,6 +18,7 @@ import (
 // anonymous access and ACL super users.
 const (
 	keyKafkaSASL                = "kafka-sasl"
+	keyKafkaSASLSessionLifetime = "kafka-sasl-session-lifetime"
 	keyKafkaAllowAnonymous      = "kafka-allow-anonymous"
 	keyKafkaSuperUsers          = "kafka-super-users"
 	keyKafkaAllowEveryoneNoACL  = "kafka-allow-everyone-if-no-acl-found"
@@ -29,7 +31,7 @@ const (
 )
 
 // kafkaSecurityKeys may be set in a config file.
-var kafkaSecurityKeys = []string{keyKafkaSASL, keyKafkaAllowAnonymous, keyKafkaSuperUsers, keyKafkaAllowEveryoneNoACL,
+var kafkaSecurityKeys = []string{keyKafkaSASL, keyKafkaSASLSessionLifetime, keyKafkaAllowAnonymous, keyKafkaSuperUsers, keyKafkaAllowEveryoneNoACL,
 	keyKafkaTLSAddr, keyKafkaTLSAdvertisedAddr, keyKafkaTLSCert, keyKafkaTLSKey, keyKafkaTLSClientCA, keyKafkaTLSRequireClientCrt}
 
 func init() { fileKeys = append(fileKeys, kafkaSecurityKeys...) }
@@ -40,6 +42,12 @@ type KafkaSecurityConfig struct {
 	// KafkaSASL lists the SASL mechanisms offered, comma-separated;
 	// empty turns SASL off.
 	KafkaSASL string `yaml:"kafka-sasl"`
+	// KafkaSASLSessionLifetime: clients re-authenticate on their
+	// connections this often (KIP-368; Kafka's
+	// connections.max.reauth.ms); 0 = never. Key
+	// kafka-sasl-session-lifetime (kafkaSecurityYAML prints it as a
+	// duration string).
+	KafkaSASLSessionLifetime time.Duration `yaml:"-"`
 	// KafkaAllowAnonymous: loopback (clients on 127.0.0.1/::1 need not
 	// authenticate), true (nobody needs to) or false (everybody must).
 	KafkaAllowAnonymous string `yaml:"kafka-allow-anonymous"`
@@ -70,6 +78,7 @@ func defaultKafkaSecurity() KafkaSecurityConfig {
 func addKafkaSecurityFlags(fs *pflag.FlagSet) {
 	d := defaultKafkaSecurity()
 	fs.String(keyKafkaSASL, d.KafkaSASL, "SASL mechanisms the Kafka listeners offer, comma-separated (empty: SASL off)")
+	fs.Duration(keyKafkaSASLSessionLifetime, 0, "how long a SASL login lasts before the client must re-authenticate on its connection (KIP-368); 0 = forever")
 	fs.String(keyKafkaAllowAnonymous, d.KafkaAllowAnonymous, "Kafka clients that need not authenticate: loopback, true or false")
 	fs.String(keyKafkaSuperUsers, "", "Kafka principals that every ACL allows, comma-separated (User:admin)")
 	fs.Bool(keyKafkaAllowEveryoneNoACL, false, "once ACLs exist, allow a resource no ACL names to everyone (Kafka's allow.everyone.if.no.acl.found)")
@@ -93,6 +102,9 @@ func loadKafkaSecurity(v *viper.Viper, c *Config) error {
 	s.KafkaTLSKey = strings.TrimSpace(v.GetString(keyKafkaTLSKey))
 	s.KafkaTLSClientCA = strings.TrimSpace(v.GetString(keyKafkaTLSClientCA))
 	var err error
+	if s.KafkaSASLSessionLifetime, err = getDuration(v, keyKafkaSASLSessionLifetime); err != nil {
+		return err
+	}
 	if s.KafkaAllowEveryoneIfNoACLFound, err = getBool(v, keyKafkaAllowEveryoneNoACL); err != nil {
 		return err
 	}
@@ -120,6 +132,9 @@ func (c Config) validateKafkaSecurity() error {
 		if !slices.Contains(kafka.DefaultSASLMechanisms, strings.ToUpper(m)) {
 			return fmt.Errorf("%s=%q: %q is not one of %s", keyKafkaSASL, s.KafkaSASL, m, strings.Join(kafka.DefaultSASLMechanisms, ", "))
 		}
+	}
+	if s.KafkaSASLSessionLifetime < 0 {
+		return fmt.Errorf("%s=%v must not be negative", keyKafkaSASLSessionLifetime, s.KafkaSASLSessionLifetime)
 	}
 	if _, err := kafka.ParseAnonymousPolicy(s.KafkaAllowAnonymous); err != nil {
 		return fmt.Errorf("%s=%q: want loopback, true or false", keyKafkaAllowAnonymous, s.KafkaAllowAnonymous)
@@ -167,6 +182,7 @@ func (c Config) kafkaSecurityOptions() (kafka.SecurityOptions, error) {
 	opts := kafka.SecurityOptions{
 		SASLMechanisms: mechs, Anonymous: anon, SuperUsers: splitList(s.KafkaSuperUsers),
 		AllowEveryoneIfNoACLFound: s.KafkaAllowEveryoneIfNoACLFound, TLSAdvertisedAddr: s.KafkaTLSAdvertisedAddr,
+		SessionLifetime: s.KafkaSASLSessionLifetime,
 	}
 	if s.KafkaTLSAddr != "" {
 		opts.TLS, err = kafka.LoadTLSConfig(s.KafkaTLSCert, s.KafkaTLSKey, s.KafkaTLSClientCA, s.KafkaTLSRequireClientCert)
@@ -177,7 +193,13 @@ func (c Config) kafkaSecurityOptions() (kafka.SecurityOptions, error) {
 	return opts, nil
 }
 
-// kafkaSecurityYAML renders the keys for --print-config.
+// kafkaSecurityYAML renders the keys for --print-config, durations as Go
+// duration strings.
 func kafkaSecurityYAML(c Config) ([]byte, error) {
-	return yaml.Marshal(c.KafkaSecurity)
+	type printable struct {
+		KafkaSecurityConfig      `yaml:",inline"`
+		KafkaSASLSessionLifetime string `yaml:"kafka-sasl-session-lifetime"`
+	}
+	p := printable{KafkaSecurityConfig: c.KafkaSecurity, KafkaSASLSessionLifetime: c.KafkaSecurity.KafkaSASLSessionLifetime.String()}
+	return yaml.Marshal(p)
 }

@@ -12,12 +12,12 @@ func TestKafkaSecurityConfig(t *testing.T) {
 	dir := t.TempDir()
 	writeIf(t, filepath.Join(dir, "strata.yaml"), "kafka-sasl: SCRAM-SHA-512\nkafka-super-users: User:admin,User:ops\n")
 	r := runStrata(t, dir, cleanEnv("STRATA_KAFKA_ALLOW_ANONYMOUS=false"), "serve", "--print-config",
-		"--kafka-allow-everyone-if-no-acl-found")
+		"--kafka-allow-everyone-if-no-acl-found", "--kafka-sasl-session-lifetime", "1h")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	for _, want := range []string{"kafka-sasl: SCRAM-SHA-512", "kafka-super-users: User:admin,User:ops",
-		"kafka-allow-anonymous: \"false\"", "kafka-allow-everyone-if-no-acl-found: true", `kafka-tls-addr: ""`} {
+		"kafka-allow-anonymous: \"false\"", "kafka-allow-everyone-if-no-acl-found: true", `kafka-tls-addr: ""`, "kafka-sasl-session-lifetime: 1h0m0s"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("--print-config lacks %q:\n%s", want, r.stdout)
 		}
@@ -28,6 +28,8 @@ func TestKafkaSecurityConfig(t *testing.T) {
 		want string
 	}{
 		{"bad mechanism", []string{"--kafka-sasl", "PLAIN,GSSAPI"}, `"GSSAPI" is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`},
+		{"negative lifetime", []string{"--kafka-sasl-session-lifetime", "-1s"}, "kafka-sasl-session-lifetime=-1s must not be negative"},
+		{"bad lifetime", []string{"--kafka-sasl-session-lifetime", "soon"}, "kafka-sasl-session-lifetime"},
 		{"bad anonymous", []string{"--kafka-allow-anonymous", "sometimes"}, `kafka-allow-anonymous="sometimes": want loopback, true or false`},
 		{"bad super user", []string{"--kafka-super-users", "admin"}, `"admin" is not a principal like User:admin`},
 		{"tls without cert", []string{"--kafka-tls-addr", "127.0.0.1:9093"}, "needs kafka-tls-cert and kafka-tls-key"},
