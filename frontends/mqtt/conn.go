@@ -9,9 +9,14 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// readBufferSize is each connection's read buffer: small packets come in
+// together; a larger body is read straight into its own slice.
+const readBufferSize = 1024
 
 // finalFlushTimeout bounds the writer's last flush after the reader has
 // finished (a client that stopped reading cannot hold a goroutine).
@@ -60,7 +65,7 @@ type conn struct {
 // startConn registers nc and starts its two goroutines.
 func (s *Server) startConn(nc net.Conn, listener string) {
 	c := &conn{srv: s, nc: nc, log: s.log, out: newOutq(s.opts.OutboundQueue), problemInfo: true}
-	c.br = bufio.NewReaderSize(countReader{nc, &s.stats.bytesIn}, 4096)
+	c.br = bufio.NewReaderSize(countReader{nc, &s.stats.bytesIn}, readBufferSize)
 	c.info = ClientInfo{Remote: nc.RemoteAddr(), Listener: listener}
 	if _, ok := nc.(*tls.Conn); ok {
 		c.info.TLS = true // the handshake runs on the reader (readLoop)
@@ -255,10 +260,9 @@ func (c *conn) finish(abnormal bool) {
 // closes the socket once the queue is closed and drained.
 func (c *conn) writeLoop() {
 	s := c.srv
-	bw := bufio.NewWriterSize(countWriter{c.nc, &s.stats.bytesOut}, 4096)
+	w := countWriter{c.nc, &s.stats.bytesOut}
 	var (
 		items []outItem
-		buf   []byte
 		dead  bool
 	)
 	for {
@@ -270,22 +274,35 @@ func (c *conn) writeLoop() {
 		if !dead && !c.kicked.Load() && !c.finishing.Load() {
 			c.nc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 		}
+		// The write buffer comes from a pool for the batch only: an idle
+		// connection holds none.
+		bp := writeBufs.Get().(*[]byte)
+		out := (*bp)[:0]
 		for i := range items {
 			it := items[i]
 			items[i] = outItem{}
 			if dead {
 				continue
 			}
-			buf = c.encode(buf[:0], it)
-			if len(buf) == 0 {
-				continue
+			out = c.encode(out, it)
+			if len(out) >= writeChunk {
+				if _, err := w.Write(out); err != nil {
+					dead = true
+				}
+				out = out[:0]
 			}
-			if _, err := bw.Write(buf); err != nil {
+		}
+		if !dead && len(out) > 0 {
+			if _, err := w.Write(out); err != nil {
 				dead = true
 			}
 		}
-		if !dead && bw.Flush() != nil {
-			dead = true
+		if cap(out) <= 4*writeChunk {
+			*bp = out[:0]
+			writeBufs.Put(bp)
+		}
+		if cap(items) > 256 {
+			items = nil // a burst's queue is not kept by an idle connection
 		}
 		if dead {
 			c.nc.Close() // the reader stops too
@@ -296,6 +313,12 @@ func (c *conn) writeLoop() {
 	delete(s.mu.conns, c)
 	s.mu.Unlock()
 }
+
+// writeChunk is how much the writer encodes before it writes.
+const writeChunk = 64 << 10
+
+// writeBufs are the writers' batch buffers.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // encode appends one item's packet; an empty result means the item was
 // dropped (an expired message, or one larger than the client accepts).

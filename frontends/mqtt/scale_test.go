@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 func TestTenThousandConnections(t *testing.T) {
 	const n = 10000
 	b := newBroker(t, Options{SysInterval: -1})
+	before := memInUse()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestScaleClientsHelper$", "-test.v")
 	cmd.Env = append(os.Environ(), "STRATA_MQTT_SCALE_ADDR="+b.tcp, "STRATA_MQTT_SCALE_N="+strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()
@@ -58,6 +60,10 @@ func TestTenThousandConnections(t *testing.T) {
 		return ""
 	}
 	t.Log(expect("subscribed"), "after", time.Since(start))
+	t.Logf("broker memory per idle connection (heap and stacks in use, two subscriptions each): %d bytes", (memInUse()-before)/n)
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	t.Logf("process: heap in use %d MiB, goroutine stacks %d MiB, %d goroutines", m.HeapInuse>>20, m.StackInuse>>20, runtime.NumGoroutine())
 	if st := b.srv.Stats(); st.Connected != n || st.Subscriptions != 2*n {
 		t.Fatalf("stats: %+v", st)
 	}
@@ -70,6 +76,14 @@ func TestTenThousandConnections(t *testing.T) {
 	}
 	t.Logf("fan-out to %d connections in %v", n, time.Since(start))
 	go io.Copy(io.Discard, stdout)
+}
+
+// memInUse is the heap and goroutine stacks in use after a GC.
+func memInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse + m.StackInuse)
 }
 
 // TestScaleClientsHelper is the client side of TestTenThousandConnections
