@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,6 +16,15 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
+
+// counterValue reads a counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
 
 func userOpt(user, pass string) kgo.Opt {
 	return kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism())
@@ -54,6 +65,23 @@ func TestACLEnforcement(t *testing.T) {
 	res, err = admin.CreateACLs(ctx, kadm.NewACLs().Allow("User:bob").Topics("logs-").
 		Operations(kadm.OpDescribe).ResourcePatternType(kadm.ACLPatternPrefixed))
 	createdACLs(t, res, err)
+
+	t.Run("metrics", func(t *testing.T) {
+		bob := newFranz(t, b.addr, userOpt("bob", "bob-pw"), kgo.DisableIdempotentWrite())
+		before := counterValue(b.srv.metrics.sec.denied.WithLabelValues("topic"))
+		bob.ProduceSync(ctx, &kgo.Record{Topic: "secret", Value: []byte("x")})
+		if counterValue(b.srv.metrics.sec.denied.WithLabelValues("topic")) <= before {
+			t.Fatal("a denied produce did not count in strata_kafka_authorization_denied_total")
+		}
+		if counterValue(b.srv.metrics.sec.authn.WithLabelValues("SCRAM-SHA-512", "ok")) == 0 {
+			t.Fatal("no SCRAM-SHA-512 login counted in strata_kafka_authentications_total")
+		}
+		bad := newFranz(t, b.addr, userOpt("bob", "wrong"), kgo.RequestRetries(0))
+		bad.Ping(ctx)
+		if counterValue(b.srv.metrics.sec.authn.WithLabelValues("SCRAM-SHA-512", "failed")) == 0 {
+			t.Fatal("a failed login did not count")
+		}
+	})
 
 	t.Run("produce-without-write", func(t *testing.T) {
 		// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or

@@ -215,16 +215,18 @@ func (c *aclCache) decide(rc *reqCtx, resType, name, op string) bool {
 		return true
 	}
 	if len(snap.acls) == 1 && snap.acls[0] == denyAll {
+		c.srv.metrics.sec.denied.WithLabelValues(resType).Inc()
 		return false
 	}
 	allowed, anyMatch := meta.Authorize(snap.acls, meta.AuthzRequest{
 		Principal: rc.conn.principal, Host: rc.conn.host(),
 		ResourceType: resType, ResourceName: name, Operation: op,
 	})
-	if allowed {
+	if allowed || (!anyMatch && c.srv.opts.Security.AllowEveryoneIfNoACLFound) {
 		return true
 	}
-	return !anyMatch && c.srv.opts.Security.AllowEveryoneIfNoACLFound
+	c.srv.metrics.sec.denied.WithLabelValues(resType).Inc()
+	return false
 }
 
 // host is the client's IP, as ACL hosts name it.

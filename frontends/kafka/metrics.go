@@ -19,6 +19,9 @@ type serverMetrics struct {
 
 	// byKey caches the per-api children, filled for every registered key.
 	byKey map[int16]keyMetrics
+
+	// sec: authentication and authorization counters (sasl.go).
+	sec securityMetrics
 }
 
 type keyMetrics struct {
@@ -46,6 +49,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 		sessions: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strata_kafka_fetch_sessions",
 			Help: "Incremental fetch sessions held."}, func() float64 { return float64(s.sessions.len()) }),
 		byKey: map[int16]keyMetrics{},
+		sec:   newSecurityMetrics(),
 	}
 	for _, k := range apiKeys() {
 		name := kmsg.NameForKey(k)
@@ -55,7 +59,8 @@ func newServerMetrics(s *Server) *serverMetrics {
 }
 
 func (m *serverMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.duration, m.connections, m.accepted, m.closedBad, m.produced, m.fetched, m.sessions}
+	return append([]prometheus.Collector{m.requests, m.duration, m.connections, m.accepted, m.closedBad, m.produced, m.fetched, m.sessions},
+		m.sec.collectors()...)
 }
 
 // register adds the metrics to r (nil: nothing).

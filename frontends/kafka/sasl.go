@@ -255,6 +255,7 @@ func (c *conn) admit(key int16) error {
 // waits the failed-authentication delay.
 func (c *connInfo) authFailed(rc *reqCtx, err error) {
 	c.sasl.failed = fmt.Errorf("kafka: SASL authentication failed (closing): %w", err)
+	rc.srv.metrics.sec.authn.WithLabelValues(c.sasl.mech, "failed").Inc()
 	d := rc.srv.opts.Security.FailedAuthDelay
 	if d == 0 {
 		d = DefaultFailedAuthDelay
@@ -320,9 +321,11 @@ func (s *Server) saslStep(rc *reqCtx, in []byte) (out []byte, done bool, err err
 			}
 			st.reauth = false
 			s.sec.reauthentications.Add(1)
+			s.metrics.sec.authn.WithLabelValues(st.mech, "reauth").Inc()
 			s.log.Debug("kafka: re-authenticated", "remote", rc.conn.remoteAddr, "principal", principal)
 		} else {
 			s.log.Info("kafka: authenticated", "remote", rc.conn.remoteAddr, "principal", principal, "mechanism", st.mech)
+			s.metrics.sec.authn.WithLabelValues(st.mech, "ok").Inc()
 		}
 		st.saslDone, st.authenticated, st.scram = true, true, nil
 		rc.conn.principal = principal
