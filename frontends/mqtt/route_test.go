@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -248,6 +249,13 @@ func TestRouteFailureRefusesPublish(t *testing.T) {
 			t.Fatalf("%s QoS %d: want reason %#x, got %+v", tc.topic, tc.qos, byte(tc.code), r)
 		}
 	}
+	// Debian's mosquitto_pub (5.0) is told the reason too.
+	out, err := exec.CommandContext(t.Context(), mosquittoBin(t, "mosquitto_pub"),
+		append(b.mosqArgs("tcp", "mqttv5"), "-q", "1", "-t", "x/broken", "-m", "m")...).CombinedOutput()
+	// (It prints the PUBACK's reason and reason string, and exits 0.)
+	if !strings.Contains(string(out), "Publish 1 failed: Implementation specific error") {
+		t.Fatalf("mosquitto_pub to a failing route: %v %q", err, out)
+	}
 	// A refused message reaches no subscriber; a routed one does.
 	c.pub(t, &paho.Publish{Topic: "x/fine", QoS: 1, Payload: []byte("ok")})
 	if m := sub.next(t); m.Topic != "x/fine" {
@@ -256,7 +264,7 @@ func TestRouteFailureRefusesPublish(t *testing.T) {
 	if n := len(readAll(t, st, "fine", 0)); n != 2 { // both/1 (at least once) and x/fine
 		t.Fatalf("fine: %d records", n)
 	}
-	if s := router.Stats(); s.RouteErrors != 4 {
+	if s := router.Stats(); s.RouteErrors != 5 {
 		t.Fatalf("stats %+v", s)
 	}
 }
