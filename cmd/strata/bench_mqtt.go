@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -187,9 +188,9 @@ func runMQTTBench(ctx context.Context, c mqttBenchConfig, out io.Writer) error {
 	fmt.Fprintf(out, "clients: paho.golang %s (MQTT 5.0), %d per workload; throughput runs %v (QoS 1: %d in flight per publisher); latency at %d deliveries/s for %v\n\n",
 		pahoVersion(), c.clients, c.duration, c.inflight, c.rate, c.latDuration)
 
-	header := fmt.Sprintf("%-18s %3s %7s | %11s %9s %9s %6s", "workload", "qos", "payload", "strata msg/s", "p50", "p99", "loss")
+	header := fmt.Sprintf("%-18s %3s %7s | %11s %8s %9s %9s %6s", "workload", "qos", "payload", "strata msg/s", "cpu/msg", "p50", "p99", "loss")
 	if !c.noMosquitto {
-		header += fmt.Sprintf(" | %11s %9s %9s %6s | %8s %8s", "mosq msg/s", "p50", "p99", "loss", "msg/s x", "p99 x")
+		header += fmt.Sprintf(" | %11s %8s %9s %9s %6s | %8s %8s %8s", "mosq msg/s", "cpu/msg", "p50", "p99", "loss", "msg/s x", "cpu x", "p99 x")
 	}
 	fmt.Fprintln(out, header)
 	fmt.Fprintln(out, strings.Repeat("-", len(header)))
@@ -202,7 +203,8 @@ rows:
 				row++
 				var res []mqttResult
 				for _, t := range targets {
-					r, err := runMQTTWorkload(ctx, c, t.addr, mqttWorkload{kind: w, qos: byte(q), size: size, prefix: fmt.Sprintf("bench/%d/%d", os.Getpid(), row)})
+					r, err := runMQTTWorkload(ctx, c, t.addr, mqttWorkload{kind: w, qos: byte(q), size: size,
+						prefix: fmt.Sprintf("bench/%d/%d", os.Getpid(), row), pid: t.pid})
 					if err != nil {
 						runErr = fmt.Errorf("bench mqtt: %s %s qos %d %d B: %w", t.name, w, q, size, err)
 						break rows
@@ -220,7 +222,11 @@ rows:
 				}
 				line := fmt.Sprintf("%-18s %3d %7s | %s", label, q, sizeLabel(size), res[0].cells())
 				if len(res) > 1 {
-					line += fmt.Sprintf(" | %s | %7.2fx %7.2fx", res[1].cells(), res[0].rate()/res[1].rate(),
+					cpuX := "-"
+					if res[0].cpu > 0 && res[1].cpu > 0 {
+						cpuX = fmt.Sprintf("%.2fx", (res[0].cpu.Seconds()/float64(res[0].delivered))/(res[1].cpu.Seconds()/float64(res[1].delivered)))
+					}
+					line += fmt.Sprintf(" | %s | %7.2fx %8s %7.2fx", res[1].cells(), res[0].rate()/res[1].rate(), cpuX,
 						float64(res[0].pct(0.99))/float64(max(res[1].pct(0.99), time.Microsecond)))
 				}
 				fmt.Fprintln(out, line)
@@ -233,7 +239,8 @@ rows:
 	if runErr != nil {
 		return runErr
 	}
-	fmt.Fprintln(out, "\nmsg/s x: Strata's messages/s over Mosquitto's (above 1: Strata ahead); p99 x: Strata's p99 over Mosquitto's (below 1: Strata ahead)")
+	fmt.Fprintln(out, "\nmsg/s: messages subscribers received per second, every publisher flat out; cpu/msg: the broker process's CPU time (user+system) in that run per delivered message")
+	fmt.Fprintln(out, "p50/p99: publish to delivery at the steady rate; msg/s x: Strata's msg/s over Mosquitto's (above 1: Strata ahead); cpu x and p99 x: Strata's over Mosquitto's (below 1: Strata ahead)")
 	fmt.Fprintln(out, "loss: QoS 0 messages a broker dropped (a full connection queue) or QoS 1 ones dropped from a full session queue")
 
 	if len(c.conns) > 0 {
@@ -281,7 +288,7 @@ func pahoVersion() string {
 func startStrataTarget(c mqttBenchConfig) (mqttTarget, error) {
 	switch {
 	case c.addr != "":
-		return mqttTarget{name: "strata", addr: c.addr + " (running)", stop: func() error { return nil }}, nil
+		return mqttTarget{name: "strata (running)", addr: c.addr, stop: func() error { return nil }}, nil
 	case c.inProcess:
 		srv, err := mqtt.NewServer(benchBrokerOptions(c.maxQueued))
 		if err != nil {
@@ -465,6 +472,7 @@ type mqttWorkload struct {
 	qos    byte
 	size   int
 	prefix string
+	pid    int // the broker's process, for its CPU time; 0: not measured
 }
 
 // mqttResult is one row measured on one broker.
@@ -472,7 +480,16 @@ type mqttResult struct {
 	expected  int64 // deliveries the throughput run should have made
 	delivered int64
 	took      time.Duration
+	cpu       time.Duration   // the broker's CPU time in the throughput run; 0: not measured
 	lat       []time.Duration // sorted
+}
+
+// cpuPerMsg is the broker's CPU time per delivered message.
+func (r mqttResult) cpuPerMsg() string {
+	if r.cpu <= 0 || r.delivered == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fµs", float64(r.cpu.Microseconds())/float64(r.delivered))
 }
 
 func (r mqttResult) rate() float64 { return float64(r.delivered) / r.took.Seconds() }
@@ -489,7 +506,7 @@ func (r mqttResult) cells() string {
 	if r.expected > 0 {
 		loss = 100 * (1 - float64(r.delivered)/float64(r.expected))
 	}
-	return fmt.Sprintf("%11.0f %9s %9s %5.1f%%", r.rate(), roundDur(r.pct(0.50)), roundDur(r.pct(0.99)), loss)
+	return fmt.Sprintf("%11.0f %8s %9s %9s %5.1f%%", r.rate(), r.cpuPerMsg(), roundDur(r.pct(0.50)), roundDur(r.pct(0.99)), loss)
 }
 
 // Payload layout: 8 bytes publish time (Unix ns, big endian), one byte
@@ -618,6 +635,7 @@ func runMQTTWorkload(ctx context.Context, c mqttBenchConfig, addr string, w mqtt
 	var sent atomic.Int64
 	errs := make(chan error, len(pubs)*writers)
 	var wg sync.WaitGroup
+	cpu0, cpuErr := procCPU(w.pid)
 	start := time.Now()
 	deadline := start.Add(c.duration)
 	for i, cl := range pubs {
@@ -655,6 +673,9 @@ func runMQTTWorkload(ctx context.Context, c mqttBenchConfig, addr string, w mqtt
 		last = max(last, s.last.Load())
 	}
 	res := mqttResult{expected: expected, delivered: delivered(phaseThroughput), took: time.Unix(0, last).Sub(start)}
+	if cpu1, err := procCPU(w.pid); err == nil && cpuErr == nil {
+		res.cpu = cpu1 - cpu0
+	}
 	if res.delivered == 0 || res.took <= 0 {
 		return mqttResult{}, errors.New("no message was delivered")
 	}
@@ -901,6 +922,30 @@ func idleConnMemory(ctx context.Context, c mqttBenchConfig, t mqttTarget, fdLimi
 	return points, nil
 }
 
+// procCPU is pid's user+system CPU time from /proc/PID/stat (0 for pid
+// 0). Linux counts it in USER_HZ ticks, 100 a second on every platform Go
+// runs on.
+func procCPU(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, errors.New("no process")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')') // the command name may hold spaces
+	f := strings.Fields(string(b[i+1:]))       // state ppid ... utime(14) stime(15)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
 // vmRSS reads VmRSS of pid from /proc/PID/status, in bytes.
 func vmRSS(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -921,7 +966,7 @@ func vmRSS(pid int) (int64, error) {
 // Strata's MQTT broker alone in a process, so that its RSS is its own.
 // It prints "listening ADDR" and runs until its stdin closes.
 func newBenchMQTTBrokerCommand() *cobra.Command {
-	var listen string
+	var listen, cpuProfile, heapProfile string
 	var maxQueued int
 	cmd := &cobra.Command{
 		Use:    "mqtt-broker",
@@ -929,6 +974,17 @@ func newBenchMQTTBrokerCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			srv, err := mqtt.NewServer(benchBrokerOptions(maxQueued))
 			if err != nil {
 				return err
@@ -940,11 +996,24 @@ func newBenchMQTTBrokerCommand() *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "listening", a.String())
 			io.Copy(io.Discard, cmd.InOrStdin())
+			if heapProfile != "" { // before Close: the connections' memory
+				f, err := os.Create(heapProfile)
+				if err != nil {
+					return errors.Join(err, srv.Close())
+				}
+				err = pprof.Lookup("heap").WriteTo(f, 0)
+				if err = errors.Join(err, f.Close()); err != nil {
+					return errors.Join(err, srv.Close())
+				}
+			}
 			return srv.Close()
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "TCP address")
-	cmd.Flags().IntVar(&maxQueued, "max-queued", 100_000, "Options.MaxQueuedMessages")
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:0", "TCP address")
+	f.IntVar(&maxQueued, "max-queued", 100_000, "Options.MaxQueuedMessages and OutboundQueue")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the broker's whole run to this file")
+	f.StringVar(&heapProfile, "memprofile", "", "write a heap profile to this file when stdin closes")
 	return cmd
 }
 
