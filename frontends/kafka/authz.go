@@ -93,10 +93,20 @@ func (rc *reqCtx) authzOpen() bool {
 	return rc.srv.sec.acls.open(rc)
 }
 
-// aclSnapshot is the Kafka ACLs at one time.
+// aclSnapshot is the Kafka ACLs at one time, also by resource type (a
+// check scans only its type's bindings).
 type aclSnapshot struct {
-	acls []meta.ACLBinding
-	at   time.Time
+	acls   []meta.ACLBinding
+	byType map[string][]meta.ACLBinding
+	at     time.Time
+}
+
+func newACLSnapshot(acls []meta.ACLBinding, at time.Time) *aclSnapshot {
+	s := &aclSnapshot{acls: acls, byType: map[string][]meta.ACLBinding{}, at: at}
+	for _, a := range acls {
+		s.byType[a.ResourceType] = append(s.byType[a.ResourceType], a)
+	}
+	return s
 }
 
 // aclCache holds the ACL snapshot.
@@ -160,7 +170,7 @@ func (c *aclCache) load(ctx context.Context, old *aclSnapshot) *aclSnapshot {
 		// Keep the old ACLs for another TTL before trying again, so
 		// that an unreachable meta does not stall a request per TTL
 		// for the whole read timeout.
-		snap := &aclSnapshot{acls: old.acls, at: time.Now()}
+		snap := newACLSnapshot(old.acls, time.Now())
 		c.snap.Store(snap)
 		return snap
 	}
@@ -170,7 +180,7 @@ func (c *aclCache) load(ctx context.Context, old *aclSnapshot) *aclSnapshot {
 			kafkaACLs = append(kafkaACLs, a)
 		}
 	}
-	snap := &aclSnapshot{acls: kafkaACLs, at: time.Now()}
+	snap := newACLSnapshot(kafkaACLs, time.Now())
 	c.snap.Store(snap)
 	return snap
 }
@@ -218,7 +228,7 @@ func (c *aclCache) decide(rc *reqCtx, resType, name, op string) bool {
 		c.srv.metrics.sec.denied.WithLabelValues(resType).Inc()
 		return false
 	}
-	allowed, anyMatch := meta.Authorize(snap.acls, meta.AuthzRequest{
+	allowed, anyMatch := meta.Authorize(snap.byType[resType], meta.AuthzRequest{
 		Principal: rc.conn.principal, Host: rc.conn.host(),
 		ResourceType: resType, ResourceName: name, Operation: op,
 	})

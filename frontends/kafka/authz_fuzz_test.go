@@ -15,13 +15,13 @@ func withACLs(s *Server) {
 	acl := func(rt, name, pattern, op, perm string) meta.ACLBinding {
 		return meta.ACLBinding{ResourceType: rt, ResourceName: name, PatternType: pattern, Principal: "User:*", Host: "*", Operation: op, Permission: perm}
 	}
-	s.sec.acls.snap.Store(&aclSnapshot{at: time.Now().Add(24 * time.Hour), acls: []meta.ACLBinding{
+	s.sec.acls.snap.Store(newACLSnapshot([]meta.ACLBinding{
 		acl(meta.ResourceTopic, "t", meta.PatternLiteral, "read", meta.PermissionAllow),
 		acl(meta.ResourceTopic, "x", meta.PatternPrefixed, "all", meta.PermissionAllow),
 		acl(meta.ResourceTopic, "t", meta.PatternLiteral, "write", meta.PermissionDeny),
 		acl(meta.ResourceGroup, "g", meta.PatternPrefixed, "read", meta.PermissionAllow),
 		acl(meta.ResourceTransactionalID, "*", meta.PatternLiteral, "describe", meta.PermissionAllow),
-	}})
+	}, time.Now().Add(24*time.Hour)))
 }
 
 // TestAuthzSeeds runs every seed request (every key and version) through
