@@ -192,7 +192,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var flightSrv *dataset.FlightServer
 	var mqttSrv *mqtt.Server
 	// The unified pipeline (pipeline.go): MQTT's Router, fed by Kafka's OnAppend.
-	pipe, err := openPipeline(store, node, log)
+	pipe, err := openPipeline(store, node, reg, log)
 	if err != nil {
 		return errors.Join(err, store.Close(), closeMeta())
 	}
@@ -250,6 +250,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			continue
 		}
 		log.Info("frontend for this listener is not built yet; nothing is opened", "listener", l.name, "addr", l.addr)
+	}
+	if mqttSrv != nil {
+		registerMQTTMetrics(reg, mqttSrv, mqttStore, log) // strata_mqtt_* (mqtt_metrics.go)
 	}
 	started = true
 	ready.Store(true)
