@@ -73,7 +73,9 @@ const headerPrefix = "mqtt."
 const (
 	DefaultRouteRefresh = time.Second
 	DefaultReverseQueue = 1024
-	DefaultRouteTimeout = 10 * time.Second
+	// DefaultReverseQueueBytes bounds the bytes of the queued batches.
+	DefaultReverseQueueBytes = 64 << 20
+	DefaultRouteTimeout      = 10 * time.Second
 )
 
 // RouteRules is where a TopicRouter reads its rules: *meta.Routes.
@@ -105,11 +107,13 @@ type RouterOptions struct {
 	RefreshInterval time.Duration
 	// Timeout bounds one read of the rules and one topic creation.
 	Timeout time.Duration
-	// ReverseQueue bounds the appended Kafka batches waiting for reverse
-	// delivery (Appended). Full policy: drop the new batch and count it
+	// ReverseQueue and ReverseQueueBytes bound the appended Kafka
+	// batches waiting for reverse delivery (Appended), in batches and in
+	// bytes. Full policy: drop the new batch and count it
 	// (RouterStats.ReverseDropped): a Kafka producer is never slowed by
 	// MQTT subscribers.
-	ReverseQueue int
+	ReverseQueue      int
+	ReverseQueueBytes int64
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -126,6 +130,9 @@ func (o *RouterOptions) EnsureDefaults() {
 	if o.ReverseQueue == 0 {
 		o.ReverseQueue = DefaultReverseQueue
 	}
+	if o.ReverseQueueBytes == 0 {
+		o.ReverseQueueBytes = DefaultReverseQueueBytes
+	}
 }
 
 // Validate reports options that cannot work.
@@ -135,8 +142,8 @@ func (o RouterOptions) Validate() error {
 		return errors.New("mqtt: RouterOptions.Rules and Store are required")
 	case o.RefreshInterval < 0 || o.Timeout < 0:
 		return errors.New("mqtt: RouterOptions.RefreshInterval and Timeout must not be negative")
-	case o.ReverseQueue < 1:
-		return errors.New("mqtt: RouterOptions.ReverseQueue must be at least 1")
+	case o.ReverseQueue < 1 || o.ReverseQueueBytes < 1:
+		return errors.New("mqtt: RouterOptions.ReverseQueue and ReverseQueueBytes must be at least 1")
 	}
 	return nil
 }
@@ -170,11 +177,13 @@ type TopicRouter struct {
 	}
 
 	// Reverse delivery (route_reverse.go).
-	queue  chan appendedBatch
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	start  sync.Once
+	queue       chan appendedBatch
+	queuedBytes atomic.Int64
+	started     atomic.Bool
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	start       sync.Once
 
 	stats struct {
 		routed, routeErrors, created                   atomic.Uint64

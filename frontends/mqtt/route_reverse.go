@@ -16,9 +16,12 @@ import (
 //
 // The Kafka frontend calls Appended after each successful produce append
 // (kafka.Options.OnAppend). Appended never blocks: the batch goes to a
-// bounded queue (RouterOptions.ReverseQueue; full: drop the new batch,
-// counted in ReverseDropped) that one goroutine drains in order, so
-// records of one partition reach MQTT in log order.
+// queue bounded in batches and bytes (RouterOptions.ReverseQueue,
+// ReverseQueueBytes; full: drop the new batch, counted in ReverseDropped)
+// that one goroutine drains in order, so records of one partition reach
+// MQTT in log order. Before StartReverse nothing is queued. The same
+// goroutine re-reads the rules every half TTL, so that Appended can skip,
+// without queueing, a topic no reverse rule names.
 //
 // Which record goes where. The MQTT topic is the record's mqtt.topic
 // header when present, else its key; with neither, a rule whose filter
@@ -53,7 +56,7 @@ type appendedBatch struct {
 // for delivery to MQTT by the reverse rules. It never blocks (see above).
 // The caller must not change batches afterwards.
 func (r *TopicRouter) Appended(topic string, partition int32, batches []byte) {
-	if r.ctx.Err() != nil {
+	if !r.started.Load() || r.ctx.Err() != nil {
 		return
 	}
 	// With fresh rules at hand, a topic no reverse rule can name is
@@ -65,9 +68,16 @@ func (r *TopicRouter) Appended(topic string, partition int32, batches []byte) {
 	if !fetched.IsZero() && time.Since(fetched) < r.opts.RefreshInterval && !anyReverse(rules, topic) {
 		return
 	}
+	n := int64(len(batches))
+	if r.queuedBytes.Add(n) > r.opts.ReverseQueueBytes {
+		r.queuedBytes.Add(-n)
+		r.stats.revDropped.Add(1)
+		return
+	}
 	select {
 	case r.queue <- appendedBatch{topic, partition, batches}:
 	default:
+		r.queuedBytes.Add(-n)
 		r.stats.revDropped.Add(1)
 	}
 }
@@ -78,16 +88,24 @@ func (r *TopicRouter) StartReverse(inj Injector) {
 	r.start.Do(func() {
 		r.wg.Add(1)
 		go r.reverseLoop(inj)
+		r.started.Store(true)
 	})
 }
 
 func (r *TopicRouter) reverseLoop(inj Injector) {
 	defer r.wg.Done()
+	tick := time.NewTicker(max(r.opts.RefreshInterval/2, time.Millisecond))
+	defer tick.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
+		case <-tick.C:
+			if _, err := r.rules(r.ctx); err != nil {
+				r.log.Debug("mqtt: reverse delivery: reading the routing rules", "err", err)
+			}
 		case b := <-r.queue:
+			r.queuedBytes.Add(-int64(len(b.batches)))
 			r.deliver(inj, b)
 		}
 	}

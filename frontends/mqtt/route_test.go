@@ -332,28 +332,66 @@ func TestRouteReverse(t *testing.T) {
 	}
 }
 
+// blockingInjector holds every Inject until release is closed.
+type blockingInjector struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingInjector) Inject(context.Context, Message) error {
+	b.entered <- struct{}{}
+	<-b.release
+	return nil
+}
+
 func TestRouteReverseQueueFullDrops(t *testing.T) {
 	rules := &staticRules{}
-	rules.set(meta.RouteRule{ID: "a", Filter: "out/#", Topic: "out", Direction: meta.RouteOut})
-	r, err := NewTopicRouter(RouterOptions{Rules: rules, Store: openTestStore(t), ReverseQueue: 2,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rules.set(meta.RouteRule{ID: "a", Filter: "alerts", Topic: "alerts-out", Direction: meta.RouteOut})
+	batch, err := logstore.EncodeBatch([]logstore.Record{{Value: []byte("fire")}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	// Not started: the queue fills, and Appended still returns at once.
-	for range 5 {
-		r.Appended("out", 0, []byte("x"))
-	}
-	if s := r.Stats(); s.ReverseDropped != 3 {
-		t.Fatalf("dropped %d, want 3", s.ReverseDropped)
-	}
-	// With fresh rules, a topic no reverse rule names is not even queued.
-	if err := r.Refresh(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	r.Appended("other", 0, []byte("x"))
-	if s := r.Stats(); s.ReverseDropped != 3 {
-		t.Fatalf("a topic without reverse rules was queued: %+v", s)
+	for _, tc := range []struct {
+		name     string
+		queue    int
+		bytes    int64
+		appended int
+		dropped  uint64
+	}{
+		{"batches", 2, 0, 5, 2},                     // one in Inject, two queued, two dropped
+		{"bytes", 100, int64(len(batch)) + 1, 4, 2}, // one in Inject, one queued (the bytes bound), two dropped
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewTopicRouter(RouterOptions{Rules: rules, Store: openTestStore(t), ReverseQueue: tc.queue, ReverseQueueBytes: tc.bytes,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inj := &blockingInjector{entered: make(chan struct{}, 100), release: make(chan struct{})}
+			defer r.Close()
+			defer close(inj.release)
+			// Not started: nothing is queued, nothing counted.
+			r.Appended("alerts-out", 0, batch)
+			if len(r.queue) != 0 || r.Stats().ReverseDropped != 0 {
+				t.Fatalf("queued before StartReverse: %d, %+v", len(r.queue), r.Stats())
+			}
+			r.StartReverse(inj)
+			r.Appended("alerts-out", 0, batch)
+			<-inj.entered
+			for range tc.appended - 1 {
+				r.Appended("alerts-out", 0, batch) // returns at once, queue full or not
+			}
+			if s := r.Stats(); s.ReverseDropped != tc.dropped {
+				t.Fatalf("dropped %d, want %d", s.ReverseDropped, tc.dropped)
+			}
+			// With fresh rules, a topic no reverse rule names is not even queued.
+			if err := r.Refresh(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			r.Appended("other", 0, batch)
+			if s := r.Stats(); s.ReverseDropped != tc.dropped {
+				t.Fatalf("a topic without reverse rules was queued: %+v", s)
+			}
+		})
 	}
 }
