@@ -88,6 +88,20 @@ func (rc *reqCtx) txnID(name string, op aclOp) bool {
 func (rc *reqCtx) topic(name string, op aclOp) bool {
 	return rc.authorize(meta.ResourceTopic, name, op)
 }
+
+// topicRef checks a topic named by name, or (the versions that use ids)
+// by id. An id this broker does not know passes: the handler answers it
+// with UNKNOWN_TOPIC_ID.
+func (rc *reqCtx) topicRef(name string, id [16]byte, op aclOp) bool {
+	if name == "" && id != ([16]byte{}) {
+		n, ok := rc.srv.topicIDs.name(id)
+		if !ok {
+			return true
+		}
+		name = n
+	}
+	return rc.topic(name, op)
+}
 func (rc *reqCtx) cluster(op aclOp) bool {
 	return rc.authorize(meta.ResourceCluster, clusterResource, op)
 }
@@ -400,7 +414,7 @@ func authzOffsetCommit(rc *reqCtx, r *kmsg.OffsetCommitRequest, serve serveFunc)
 		switch {
 		case !groupOK:
 			code = codeGroupAuthz
-		case !rc.topic(t.Topic, aclRead):
+		case !rc.topicRef(t.Topic, t.TopicID, aclRead):
 			code = codeTopicAuthz
 		}
 		if code == 0 {
@@ -408,7 +422,7 @@ func authzOffsetCommit(rc *reqCtx, r *kmsg.OffsetCommitRequest, serve serveFunc)
 			continue
 		}
 		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, code
@@ -501,7 +515,7 @@ func authzOffsetFetch(rc *reqCtx, r *kmsg.OffsetFetchRequest, serve serveFunc) (
 		g := &resp.Groups[gi]
 		topics := g.Topics[:0]
 		for _, t := range g.Topics {
-			if rc.topic(t.Topic, aclDescribe) {
+			if rc.topicRef(t.Topic, t.TopicID, aclDescribe) {
 				topics = append(topics, t)
 				continue
 			}
@@ -650,7 +664,7 @@ func authzTxnOffsetCommit(rc *reqCtx, r *kmsg.TxnOffsetCommitRequest, serve serv
 	kept := r.Topics[:0:0]
 	for _, t := range r.Topics {
 		code := whole
-		if code == 0 && !rc.topic(t.Topic, aclRead) {
+		if code == 0 && !rc.topicRef(t.Topic, t.TopicID, aclRead) {
 			code = codeTopicAuthz
 		}
 		if code == 0 {
@@ -658,7 +672,7 @@ func authzTxnOffsetCommit(rc *reqCtx, r *kmsg.TxnOffsetCommitRequest, serve serv
 			continue
 		}
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
 			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, code

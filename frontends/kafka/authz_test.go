@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"strata/meta"
 )
 
@@ -109,5 +111,48 @@ func BenchmarkAuthorize(b *testing.B) {
 		if !s.authorize(rc, aclWrite, "t50-orders") {
 			b.Fatal("denied")
 		}
+	}
+}
+
+// TestAuthzTopicIDs: requests that name topics by id (OffsetCommit v10)
+// are checked against the topic's name; an unknown id reaches the
+// handler (UNKNOWN_TOPIC_ID is its to answer).
+func TestAuthzTopicIDs(t *testing.T) {
+	s := fuzzServer(t)
+	info, err := s.store.Topic("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(acls []meta.ACLBinding) (served []kmsg.OffsetCommitRequestTopic, resp *kmsg.OffsetCommitResponse) {
+		s.sec.acls.snap.Store(newACLSnapshot(acls, time.Now().Add(time.Hour)))
+		rc := &reqCtx{ctx: context.Background(), srv: s, conn: &connInfo{remoteAddr: "10.0.0.1:1", principal: "User:u"}}
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Version, req.Group = 10, "g"
+		for _, id := range [][16]byte{info.ID, {1, 2, 3}} {
+			rt := kmsg.NewOffsetCommitRequestTopic()
+			rt.TopicID = id
+			rt.Partitions = append(rt.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
+			req.Topics = append(req.Topics, rt)
+		}
+		out, err := authorizeRequest(rc, req, func(_ *reqCtx, r kmsg.Request) (kmsg.Response, error) {
+			served = r.(*kmsg.OffsetCommitRequest).Topics
+			return r.ResponseKind(), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return served, out.(*kmsg.OffsetCommitResponse)
+	}
+	group := binding(meta.ResourceGroup, "g", meta.PatternLiteral, "User:u", "read", meta.PermissionAllow)
+	served, resp := run([]meta.ACLBinding{group, binding(meta.ResourceTopic, "x", meta.PatternLiteral, "User:u", "read", meta.PermissionAllow)})
+	if len(served) != 1 || served[0].TopicID != [16]byte{1, 2, 3} {
+		t.Fatalf("served %+v, want only the unknown id", served)
+	}
+	if len(resp.Topics) != 1 || resp.Topics[0].TopicID != info.ID || resp.Topics[0].Partitions[0].ErrorCode != codeTopicAuthz {
+		t.Fatalf("response %+v, want t's id with TOPIC_AUTHORIZATION_FAILED", resp.Topics)
+	}
+	served, _ = run([]meta.ACLBinding{group, binding(meta.ResourceTopic, "t", meta.PatternLiteral, "User:u", "read", meta.PermissionAllow)})
+	if len(served) != 2 {
+		t.Fatalf("with READ on t, served %d topics, want 2", len(served))
 	}
 }
