@@ -25,7 +25,8 @@ func handleWriteTxnMarkers(rc *reqCtx, kreq kmsg.Request) (kmsg.Response, error)
 	req := kreq.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	s := rc.srv
-	allowed := s.authorize(rc, aclAlter, "")
+	// Kafka's check: CLUSTER_ACTION on the cluster (security: aclClusterAction, authz.go).
+	allowed := s.authorize(rc, aclClusterAction, "")
 	for _, m := range req.Markers {
 		sm := kmsg.NewWriteTxnMarkersResponseMarker()
 		sm.ProducerID = m.ProducerID
