@@ -56,3 +56,48 @@ func TestReadPlanPrefetches(t *testing.T) {
 		t.Fatalf("the plan prefetched nothing useful: issued %d used %d", st.PrefetchIssued, st.PrefetchUsed)
 	}
 }
+
+// TestReadPlanHorizon: over more windows than one plan covers, the plan is
+// rebuilt as the read goes, and the read is complete.
+func TestReadPlanHorizon(t *testing.T) {
+	st := tier.NewMemory()
+	ctx := context.Background()
+	const n = (planWindows + 30) * DefaultWindowShards
+	for i := range n {
+		data := fmt.Sprintf("sample %d", i)
+		if err := st.Put(ctx, fmt.Sprintf("hz/%04d", i), strings.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := newService(t, Options{OpenStore: opener(st)})
+	if _, err := svc.Create(ctx, CreateRequest{Name: "horizon", Source: "s3://b/hz/", Format: meta.FormatRaw}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := svc.Open(ctx, Request{Dataset: "horizon", WorldSize: 1, BatchRows: 100}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	seen := map[string]bool{}
+	plans := map[int]bool{}
+	for {
+		rec, err := rd.Next(ctx)
+		if err != nil {
+			break
+		}
+		for i := range int(rec.NumRows()) {
+			seen[rec.Column(0).ValueStr(i)] = true
+		}
+		rec.Release()
+		plans[rd.planFrom] = true
+		if len(rd.planStart) > planWindows {
+			t.Fatalf("a plan of %d windows", len(rd.planStart))
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("read %d distinct samples, want %d", len(seen), n)
+	}
+	if len(plans) < 2 {
+		t.Fatalf("the plan was never rebuilt over %d windows", n/DefaultWindowShards)
+	}
+}

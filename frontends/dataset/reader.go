@@ -96,9 +96,11 @@ type Reader struct {
 	cancel context.CancelFunc
 	// pos is the rank's next global position (≡ rank mod world size).
 	pos int64
-	// plan: the cache plan's id and the plan position of each window's
-	// first block ("" for a topic).
+	// plan: the cache plan's id ("" for a topic), the windows it covers
+	// [planFrom, planFrom+len(planStart)), and the plan position of each
+	// one's first block.
 	planID    string
+	planFrom  int
 	planStart []int
 	cur       *loaded
 	next      *future
@@ -157,22 +159,32 @@ func (s *Service) Open(ctx context.Context, req Request, gen int64) (*Reader, er
 	}
 	rd.ctx, rd.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if rd.e != nil && rd.pos < r.order.Total() {
-		rd.setPlan()
+		rd.planID = "dataset/" + rd.r.d.Name + "/" + strconv.FormatUint(rd.s.nextID.Add(1), 10)
+		rd.setPlan(r.order.WindowOf(rd.pos))
 	}
 	return rd, nil
 }
 
-// setPlan hands the cache the blocks of every window from the reader's
-// first one on, in read order.
-func (rd *Reader) setPlan() {
+// Plan horizon: a plan covers planWindows windows (or planMaxBlocks
+// blocks, whichever ends first) and is rebuilt from the window being
+// loaded when that one is within planRefresh windows of its end, so a
+// plan's memory stays bounded however large the dataset.
+const (
+	planWindows   = 64
+	planMaxBlocks = 1 << 16
+	planRefresh   = 8
+)
+
+// setPlan hands the cache the blocks of the windows from first on, in read
+// order, up to the horizon.
+func (rd *Reader) setPlan(first int) {
 	c := rd.e.cache
 	bs := c.BlockSize()
 	o := rd.r.order
-	first := o.WindowOf(rd.pos)
-	rd.planStart = make([]int, o.Windows())
+	rd.planFrom, rd.planStart = first, rd.planStart[:0]
 	var blocks []cache.BlockRef
-	for wi := first; wi < o.Windows(); wi++ {
-		rd.planStart[wi] = len(blocks)
+	for wi := first; wi < o.Windows() && wi < first+planWindows && (wi == first || len(blocks) < planMaxBlocks); wi++ {
+		rd.planStart = append(rd.planStart, len(blocks))
 		shards, _, _ := o.Window(wi)
 		for _, si := range shards {
 			sh := rd.r.d.Shards[si]
@@ -181,8 +193,16 @@ func (rd *Reader) setPlan() {
 			}
 		}
 	}
-	rd.planID = "dataset/" + rd.r.d.Name + "/" + strconv.FormatUint(rd.s.nextID.Add(1), 10)
 	c.SetPlan(rd.planID, blocks)
+}
+
+// advancePlan moves the plan to window wi, rebuilding it near its end.
+func (rd *Reader) advancePlan(wi int) {
+	end := rd.planFrom + len(rd.planStart)
+	if wi < rd.planFrom || wi >= end || end < rd.r.order.Windows() && wi >= end-planRefresh {
+		rd.setPlan(wi)
+	}
+	rd.e.cache.Advance(rd.planID, rd.planStart[wi-rd.planFrom])
 }
 
 // Schema is the schema of the reader's batches.
@@ -299,8 +319,8 @@ func (rd *Reader) window(ctx context.Context, wi int) (*loaded, error) {
 // startLoad loads window wi in the background under the reader's context.
 func (rd *Reader) startLoad(wi int) *future {
 	f := &future{wi: wi, done: make(chan struct{})}
-	if rd.e != nil && rd.planID != "" {
-		rd.e.cache.Advance(rd.planID, rd.planStart[wi])
+	if rd.planID != "" {
+		rd.advancePlan(wi)
 	}
 	go func() {
 		defer close(f.done)
