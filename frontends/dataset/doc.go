@@ -71,9 +71,11 @@
 //  5. Every object read goes through the source store's block cache
 //     (cache.Cache, one per store). When a read opens, its block order —
 //     every block of every shard, window by window, from the cursor's
-//     window on — becomes a cache plan (SetPlan); the plan is advanced as
-//     windows load (Advance) and dropped at Close (DropPlan). The cache
-//     prefetches the next blocks and evicts by the plans' next use.
+//     window on, up to a horizon of 64 windows or 65,536 blocks — becomes
+//     a cache plan (SetPlan); the plan is advanced as windows load
+//     (Advance), rebuilt from the current window near its horizon, and
+//     dropped at Close (DropPlan). The cache prefetches the next blocks and
+//     evicts by the plans' next use.
 //  6. Retriable store failures are retried below the reader (tier.WithRetry
 //     under the cache); a read never returns a sample twice or skips one:
 //     a failure that outlives the retries ends the stream with an error.
