@@ -94,6 +94,9 @@ type Config struct {
 	// KafkaSecurity: SASL, the Kafka TLS listener, anonymous access and
 	// ACL super users (kafka_security.go).
 	KafkaSecurity KafkaSecurityConfig `yaml:",inline"`
+	// MQTTSecurity: anonymous access, client certificates, the ACL
+	// default, rate limits and the connection cap (mqtt_security.go).
+	MQTTSecurity MQTTSecurityConfig `yaml:",inline"`
 
 	// File is the config file that was read; empty when none was.
 	File string `yaml:"-"`
@@ -121,6 +124,7 @@ func DefaultConfig() Config {
 		CacheMemory:            256 << 20,
 		CacheDisk:              8 << 30,
 		KafkaSecurity:          defaultKafkaSecurity(),
+		MQTTSecurity:           defaultMQTTSecurity(),
 	}
 }
 
@@ -195,7 +199,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%s and %s go together: set both or neither (without them %s and %s stay closed)",
 			keyMQTTTLSCert, keyMQTTTLSKey, keyMQTTTLSAddr, keyMQTTWSSAddr)
 	}
-	return c.validateKafkaSecurity()
+	if err := c.validateKafkaSecurity(); err != nil {
+		return err
+	}
+	return c.validateMQTTSecurity()
 }
 
 // TierLocation parses Tier (empty: file://<data-dir>/objects). mem:// is
@@ -299,6 +306,10 @@ func (c Config) YAML() ([]byte, error) {
 		return nil, err
 	}
 	out = append(out, mq...)
+	if mq, err = mqttSecurityYAML(c); err != nil {
+		return nil, err
+	}
+	out = append(out, mq...)
 	file := c.File
 	if file == "" {
 		file = "none"
@@ -336,6 +347,7 @@ func addServeFlags(fs *pflag.FlagSet) {
 	fs.String(keyCacheMemory, humanize.IBytes(uint64(d.CacheMemory)), "memory level of the block cache, in bytes (256MiB, 1GiB, ...)")
 	fs.String(keyCacheDisk, humanize.IBytes(uint64(d.CacheDisk)), "SSD level of the block cache, in bytes (0 disables it)")
 	addKafkaSecurityFlags(fs)
+	addMQTTSecurityFlags(fs)
 }
 
 // fileKeys are the keys a config file may set: every config key but
@@ -424,6 +436,9 @@ func loadConfig(flags *pflag.FlagSet) (Config, error) {
 		return Config{}, err
 	}
 	if err := loadKafkaSecurity(v, &c); err != nil {
+		return Config{}, err
+	}
+	if err := loadMQTTSecurity(v, &c); err != nil {
 		return Config{}, err
 	}
 	return c, c.Validate()

@@ -53,6 +53,7 @@ Start a server with "strata serve"; manage it with "strata topic",
 		newBenchCommand(),
 		newUserCommand(),
 		newACLCommand(),
+		newMQTTCommand(),
 		newDatasetCommand(),
 		newRouteCommand(),
 	)

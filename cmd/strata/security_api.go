@@ -75,6 +75,7 @@ func (a *httpAPI) securityRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/acls", a.listACLs)
 	mux.HandleFunc("POST /api/v1/acls", a.createACLs)
 	mux.HandleFunc("DELETE /api/v1/acls", a.deleteACLs)
+	a.mqttACLRoutes(mux) // MQTT ACL rules (mqtt_acl.go)
 }
 
 func (a *httpAPI) securityContext(w http.ResponseWriter, r *http.Request) (*meta.Security, context.Context, context.CancelFunc, bool) {

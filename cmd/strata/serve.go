@@ -197,6 +197,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return errors.Join(err, store.Close(), closeMeta())
 	}
 	defer pipe.Close()
+	// MQTT security (mqtt_security.go): users, client certificates, ACL rules, rate limits.
+	mqttSec, err := cfg.openMQTTSecurity(node, log)
+	if err != nil {
+		return errors.Join(err, store.Close(), closeMeta())
+	}
+	defer mqttSec.Close() // after the MQTT server, which asks it
 	// MQTT persistent sessions and retained messages (frontends/mqtt/pebblestore.go), opened with the first MQTT listener.
 	var mqttStore *mqtt.PebbleStore
 	defer func() {
@@ -236,7 +242,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 				mqttStore, err = mqtt.OpenPebbleStore(mqtt.PebbleStoreOptions{Dir: filepath.Join(cfg.DataDir, mqtt.StoreDirName), Logger: log})
 			}
 			if err == nil {
-				mqttSrv, err = listenMQTT(mqttSrv, cfg, l, store, node, log, pipe, mqttStore)
+				mqttSrv, err = listenMQTT(mqttSrv, cfg, l, store, node, log, pipe, mqttSec, mqttStore)
 			}
 			if err != nil {
 				return errors.Join(fmt.Errorf("%s: %w", l.key, err), closeMQTT(mqttSrv), closeKafka(kafkaSrv), store.Close(), closeMeta())
@@ -530,7 +536,7 @@ func isMQTTKey(key string) bool {
 // listenMQTT opens one MQTT listener, creating the server on the first
 // (srv nil). TLS and WSS need mqtt-tls-cert and mqtt-tls-key; without
 // them those listeners stay closed, with a log line.
-func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store, node *meta.Node, log *slog.Logger, pipe *pipeline, ms *mqtt.PebbleStore) (*mqtt.Server, error) {
+func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store, node *meta.Node, log *slog.Logger, pipe *pipeline, sec *mqtt.Security, ms *mqtt.PebbleStore) (*mqtt.Server, error) {
 	tlsListener := l.key == keyMQTTTLSAddr || l.key == keyMQTTWSSAddr
 	if tlsListener && cfg.MQTTTLSCert == "" {
 		log.Info("MQTT TLS listener not opened: set mqtt-tls-cert and mqtt-tls-key", "listener", l.name, "addr", l.addr)
@@ -546,6 +552,9 @@ func listenMQTT(srv *mqtt.Server, cfg Config, l listener, store *logstore.Store,
 				return nil, fmt.Errorf("%s/%s: %w", keyMQTTTLSCert, keyMQTTTLSKey, err)
 			}
 			opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		if err := cfg.applyMQTTSecurity(&opts, sec); err != nil {
+			return nil, err
 		}
 		var err error
 		if srv, err = mqtt.NewServer(opts); err != nil {
