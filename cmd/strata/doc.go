@@ -6,7 +6,11 @@
 //
 //   - the command tree (cobra): serve, version, topic create|list|describe|alter|delete,
 //     group list|describe|commit|delete, cluster status|add-node|remove-node,
-//     user add|list|remove, acl add|list|remove (security_api.go has their routes);
+//     user add|list|remove, acl add|list|remove (security_api.go has their routes),
+//     route add|list|remove (routes_api.go: /api/v1/routes);
+//   - the unified pipeline (pipeline.go): the MQTT server's Router is an
+//     mqtt.TopicRouter over meta's routing rules, and the Kafka server's
+//     OnAppend feeds its Kafka -> MQTT delivery into the MQTT server's Inject;
 //   - configuration: flags, STRATA_* environment variables and strata.yaml;
 //   - the HTTP server: /healthz, /readyz, /metrics and the JSON admin API
 //     under /api/v1 that the topic, group and cluster commands call;
