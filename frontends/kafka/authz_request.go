@@ -20,6 +20,8 @@ package kafka
 //	EndTxn              TransactionalId WRITE
 //	TxnOffsetCommit     TransactionalId WRITE, Group READ, Topic READ
 //	WriteTxnMarkers     Cluster CLUSTER_ACTION
+//	DescribeTransactions  TransactionalId DESCRIBE per id; topics of a transaction without Topic DESCRIBE are left out
+//	ListTransactions    only the transactional ids with TransactionalId DESCRIBE
 //	DescribeConfigs     Cluster DESCRIBE_CONFIGS for broker resources (topics: the handler)
 //	DescribeCluster     Cluster DESCRIBE
 //
@@ -300,6 +302,22 @@ func authorizeRequest(rc *reqCtx, req kmsg.Request, serve serveFunc) (kmsg.Respo
 			}
 			return resp, nil
 		}
+	case *kmsg.DescribeTransactionsRequest:
+		return authzDescribeTransactions(rc, r, serve)
+	case *kmsg.ListTransactionsRequest:
+		resp, err := serve(rc, r)
+		if err != nil || resp == nil {
+			return resp, err
+		}
+		lr := resp.(*kmsg.ListTransactionsResponse)
+		kept := lr.TransactionStates[:0]
+		for _, ts := range lr.TransactionStates {
+			if rc.txnID(ts.TransactionalID, aclDescribe) {
+				kept = append(kept, ts)
+			}
+		}
+		lr.TransactionStates = kept
+		return lr, nil
 	case *kmsg.DescribeConfigsRequest:
 		resp, err := serve(rc, r)
 		if err != nil || resp == nil || rc.cluster(aclDescribeConfigs) {
@@ -693,4 +711,46 @@ func authzTxnOffsetCommit(rc *reqCtx, r *kmsg.TxnOffsetCommitRequest, serve serv
 	tr := resp.(*kmsg.TxnOffsetCommitResponse)
 	tr.Topics = append(tr.Topics, denied...)
 	return tr, nil
+}
+
+// authzDescribeTransactions: TransactionalId DESCRIBE per id (denied ids
+// get TRANSACTIONAL_ID_AUTHORIZATION_FAILED without reaching the
+// handler); a described transaction lists only topics with DESCRIBE, as
+// Kafka's does.
+func authzDescribeTransactions(rc *reqCtx, r *kmsg.DescribeTransactionsRequest, serve serveFunc) (kmsg.Response, error) {
+	var denied []string
+	kept := r.TransactionalIDs[:0:0]
+	for _, id := range r.TransactionalIDs {
+		if rc.txnID(id, aclDescribe) {
+			kept = append(kept, id)
+		} else {
+			denied = append(denied, id)
+		}
+	}
+	resp := r.ResponseKind().(*kmsg.DescribeTransactionsResponse)
+	if len(kept) > 0 {
+		r.TransactionalIDs = kept
+		out, err := serve(rc, r)
+		if err != nil || out == nil {
+			return out, err
+		}
+		resp = out.(*kmsg.DescribeTransactionsResponse)
+	}
+	for i := range resp.TransactionStates {
+		ts := &resp.TransactionStates[i]
+		topics := ts.Topics[:0]
+		for _, t := range ts.Topics {
+			if rc.topic(t.Topic, aclDescribe) {
+				topics = append(topics, t)
+			}
+		}
+		ts.Topics = topics
+	}
+	for _, id := range denied {
+		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
+		ts.TransactionalID, ts.ErrorCode = id, codeTxnAuthz
+		ts.ProducerID, ts.ProducerEpoch = -1, -1
+		resp.TransactionStates = append(resp.TransactionStates, ts)
+	}
+	return resp, nil
 }

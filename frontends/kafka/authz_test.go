@@ -156,3 +156,58 @@ func TestAuthzTopicIDs(t *testing.T) {
 		t.Fatalf("with READ on t, served %d topics, want 2", len(served))
 	}
 }
+
+// TestAuthzTransactions: DescribeTransactions answers ids without
+// DESCRIBE itself and hides topics without DESCRIBE; ListTransactions
+// lists only describable ids.
+func TestAuthzTransactions(t *testing.T) {
+	s := fuzzServer(t)
+	s.sec.acls.snap.Store(newACLSnapshot([]meta.ACLBinding{
+		binding(meta.ResourceTransactionalID, "mine-", meta.PatternPrefixed, "User:u", "describe", meta.PermissionAllow),
+		binding(meta.ResourceTopic, "seen", meta.PatternLiteral, "User:u", "describe", meta.PermissionAllow),
+	}, time.Now().Add(time.Hour)))
+	rc := &reqCtx{ctx: context.Background(), srv: s, conn: &connInfo{remoteAddr: "10.0.0.1:1", principal: "User:u"}}
+
+	dreq := kmsg.NewPtrDescribeTransactionsRequest()
+	dreq.TransactionalIDs = []string{"mine-1", "theirs"}
+	out, err := authorizeRequest(rc, dreq, func(_ *reqCtx, r kmsg.Request) (kmsg.Response, error) {
+		ids := r.(*kmsg.DescribeTransactionsRequest).TransactionalIDs
+		if len(ids) != 1 || ids[0] != "mine-1" {
+			t.Fatalf("handler got ids %v", ids)
+		}
+		resp := r.ResponseKind().(*kmsg.DescribeTransactionsResponse)
+		ts := kmsg.NewDescribeTransactionsResponseTransactionState()
+		ts.TransactionalID = "mine-1"
+		for _, name := range []string{"seen", "hidden"} {
+			tt := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
+			tt.Topic = name
+			ts.Topics = append(ts.Topics, tt)
+		}
+		resp.TransactionStates = append(resp.TransactionStates, ts)
+		return resp, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := out.(*kmsg.DescribeTransactionsResponse).TransactionStates
+	if len(states) != 2 || len(states[0].Topics) != 1 || states[0].Topics[0].Topic != "seen" ||
+		states[1].TransactionalID != "theirs" || states[1].ErrorCode != codeTxnAuthz {
+		t.Fatalf("DescribeTransactions: %+v", states)
+	}
+
+	out, err = authorizeRequest(rc, kmsg.NewPtrListTransactionsRequest(), func(_ *reqCtx, r kmsg.Request) (kmsg.Response, error) {
+		resp := r.ResponseKind().(*kmsg.ListTransactionsResponse)
+		for _, id := range []string{"mine-2", "theirs"} {
+			ts := kmsg.NewListTransactionsResponseTransactionState()
+			ts.TransactionalID = id
+			resp.TransactionStates = append(resp.TransactionStates, ts)
+		}
+		return resp, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls := out.(*kmsg.ListTransactionsResponse).TransactionStates; len(ls) != 1 || ls[0].TransactionalID != "mine-2" {
+		t.Fatalf("ListTransactions: %+v", ls)
+	}
+}
