@@ -30,7 +30,8 @@ package kafka
 // Cluster/Topic CREATE, DeleteTopics and DeleteRecords Topic DELETE,
 // CreatePartitions Topic ALTER, (Incremental)AlterConfigs Topic
 // ALTER_CONFIGS, DescribeConfigs Topic DESCRIBE_CONFIGS, DescribeLogDirs
-// Cluster DESCRIBE, the ACL and SCRAM admin APIs Cluster DESCRIBE/ALTER.
+// Cluster DESCRIBE, DescribeProducers Topic READ, the ACL and SCRAM admin
+// APIs Cluster DESCRIBE/ALTER.
 //
 // A denied part is answered with its error and never reaches the
 // handler; the handler serves the allowed rest, and the two are merged.
