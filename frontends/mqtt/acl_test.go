@@ -87,3 +87,24 @@ func TestDecide(t *testing.T) {
 		t.Fatal("no rules and default allow denied")
 	}
 }
+
+// FuzzFilterCovers: when a rule's filter covers a subscription's, every
+// topic the subscription matches, the rule's filter matches too (so a
+// subscription allowed by a rule receives nothing the rule would not
+// allow).
+func FuzzFilterCovers(f *testing.F) {
+	for _, s := range [][3]string{{"a/#", "a/+/c", "a/b/c"}, {"+/+", "a/b", "a/b"}, {"#", "$SYS/#", "$SYS/x"}, {"a/+", "a", "a"}, {"a/#", "a", "a"}} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, rule, sub, topic string) {
+		if meta.ValidateTopicFilter(rule) != nil || meta.ValidateTopicFilter(sub) != nil || validTopicName(topic) != nil {
+			return
+		}
+		if filterCovers(rule, sub) && meta.MatchTopicFilter(sub, topic) && !meta.MatchTopicFilter(rule, topic) {
+			t.Fatalf("%q covers %q, which matches %q, but %q does not match it", rule, sub, topic, rule)
+		}
+		if rule == sub && !filterCovers(rule, sub) {
+			t.Fatalf("%q does not cover itself", rule)
+		}
+	})
+}

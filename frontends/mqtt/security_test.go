@@ -391,6 +391,15 @@ func TestClientCertificate(t *testing.T) {
 	if m := c.next(t); m.Topic != "devices/device-7/temp" || string(m.Payload) != "21.5" {
 		t.Fatalf("got %q %q", m.Topic, m.Payload)
 	}
+	// mosquitto_sub with the certificate: %u is the CN; another device's
+	// tree is refused (SUBACK 0x80 / 0x87), with the default deny.
+	for _, v := range []string{"mqttv311", "mqttv5"} {
+		out, err := mosq(t, "mosquitto_sub", "-h", "127.0.0.1", "-p", portOf(b.tls), "-V", v, "--cafile", b.caFile,
+			"--cert", b.certFile, "--key", b.keyFile, "-t", "devices/device-8/#", "-C", "1", "-W", "3")
+		if !strings.Contains(out, "denied") {
+			t.Fatalf("mosquitto_sub -V %s to another device's topics: %v %s", v, err, out)
+		}
+	}
 	// No certificate, no password: refused (5 / 0x87).
 	out, err = mosq(t, "mosquitto_pub", "-h", "127.0.0.1", "-p", portOf(b.tls), "-V", "mqttv311", "--cafile", b.caFile, "-t", "devices/x", "-m", "m")
 	if err == nil || !strings.Contains(strings.ToLower(out), "not authori") {
