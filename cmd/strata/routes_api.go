@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 //
 //	GET    /api/v1/routes        {"routes": [rule...]} sorted by id
 //	POST   /api/v1/routes        {id?, filter, topic, key_mode?, direction?} -> 201 rule
-//	                             (id defaults to a new "r-..." one; key_mode to
+//	                             (id defaults to a new time-ordered "r-..." one; key_mode to
 //	                             mqtt-topic, direction to in); 400 invalid_route,
 //	                             409 route_exists
 //	GET    /api/v1/routes/{id}   rule; 404 unknown_route
@@ -79,8 +80,12 @@ func (a *httpAPI) listRoutes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, routeListJSON{Routes: rules})
 }
 
-// newRouteID is a fresh rule id: "r-" and 10 random base32 characters.
-func newRouteID() string { return "r-" + strings.ToLower(rand.Text()[:10]) }
+// newRouteID is a fresh rule id: "r-", the time in base-36 milliseconds
+// and 4 random characters, so that ids (the order rules are listed and
+// tried in) follow the order rules were added.
+func newRouteID() string {
+	return "r-" + strconv.FormatInt(time.Now().UnixMilli(), 36) + "-" + strings.ToLower(rand.Text()[:4])
+}
 
 func (a *httpAPI) addRoute(w http.ResponseWriter, r *http.Request) {
 	var req addRouteRequest

@@ -161,7 +161,9 @@ type RouterStats struct {
 }
 
 // TopicRouter is the Router of the unified pipeline (see the file
-// comment). It is safe for concurrent use.
+// comment). Its rules are a TTL cache of meta's routes shard
+// (RouterOptions.RefreshInterval), not a watch. It is safe for concurrent
+// use.
 type TopicRouter struct {
 	opts RouterOptions
 	log  *slog.Logger
