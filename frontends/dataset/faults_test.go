@@ -2,6 +2,8 @@ package dataset
 
 import (
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"slices"
 	"strings"
@@ -132,5 +134,74 @@ func TestReadsThroughStoreErrors(t *testing.T) {
 	t.Logf("gets %d, failed %d; heads %d, failed %d", fs.Requests(tier.OpGet), fs.Failures(tier.OpGet), fs.Requests(tier.OpHead), fs.Failures(tier.OpHead))
 	if fs.Failures(tier.OpGet) == 0 {
 		t.Fatal("no Get failed: the test injected nothing")
+	}
+}
+
+// TestNextAfterOutage: while the store is down Next fails with a retriable
+// error and consumes nothing; once it is back the same reader goes on and
+// reads every sample once. (No prefetching, and windows of more rows than
+// a batch, so some Next has to wait on the store.)
+func TestNextAfterOutage(t *testing.T) {
+	st := tier.NewMemory()
+	ctx := context.Background()
+	var first int64
+	for i := range 20 {
+		data := jsonlBytes(first, 10)
+		if err := st.Put(ctx, fmt.Sprintf("out/%02d.jsonl", i), strings.NewReader(string(data)), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		first += 10
+	}
+	fs := tier.NewFaulty(st)
+	svc := newService(t, Options{OpenStore: opener(fs), Cache: cache.Options{BlockSize: 1 << 10, L1Bytes: 16 << 20, DisablePrefetch: true}})
+	if _, err := svc.Create(ctx, CreateRequest{Name: "outage", Source: "s3://b/out/", Format: meta.FormatJSONL}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := svc.Open(ctx, Request{Dataset: "outage", WorldSize: 1, BatchRows: 30}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	seen := map[string]int{}
+	read := func(rec interface {
+		NumRows() int64
+		Release()
+	}, col func(int) string) {
+		for i := range int(rec.NumRows()) {
+			seen[col(i)]++
+		}
+		rec.Release()
+	}
+	failures := 0
+	for n := 0; ; n++ {
+		switch n {
+		case 0, 4: // at the first window, and in the middle of the second
+			fs.SetDown(true)
+		case 2, 6:
+			fs.SetDown(false)
+		}
+		rec, err := rd.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if !errors.Is(err, tier.ErrUnavailable) {
+				t.Fatalf("batch %d: %v, want a retriable error", n, err)
+			}
+			failures++
+			continue
+		}
+		read(rec, rec.Column(0).ValueStr)
+	}
+	if failures == 0 {
+		t.Fatal("no Next failed while the store was down")
+	}
+	if len(seen) != 200 {
+		t.Fatalf("read %d distinct samples, want 200", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("sample %s read %d times", id, n)
+		}
 	}
 }

@@ -223,16 +223,21 @@ func (rd *Reader) Remaining() int64 {
 }
 
 // Next returns the next batch, io.EOF after the last. The caller releases
-// the batch.
-func (rd *Reader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+// the batch. A failed Next consumes nothing: calling it again (after a
+// store outage, say) returns the same batch.
+func (rd *Reader) Next(ctx context.Context) (_ arrow.RecordBatch, err error) {
 	o, w := rd.r.order, int64(rd.r.req.WorldSize)
 	if rd.pos >= o.Total() {
 		return nil, io.EOF
 	}
 	var parts []arrow.RecordBatch
+	startPos := rd.pos
 	defer func() {
 		for _, p := range parts {
 			p.Release()
+		}
+		if err != nil {
+			rd.pos = startPos
 		}
 	}()
 	taken := 0
