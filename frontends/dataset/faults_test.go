@@ -3,8 +3,8 @@ package dataset
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
