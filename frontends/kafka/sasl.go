@@ -14,7 +14,7 @@ package kafka
 // Credentials live in meta's security shard (users with SCRAM
 // credentials). PLAIN is checked against the same credential (meta
 // recomputes the stored key from the offered password); SCRAM runs the
-// exchange in sasl_scram.go. A failed authentication is answered with
+// exchange of internal/scram (shared with the MQTT frontend). A failed authentication is answered with
 // SASL_AUTHENTICATION_FAILED after SecurityOptions.FailedAuthDelay, and the
 // connection is closed once that response is written.
 //
