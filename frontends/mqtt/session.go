@@ -40,6 +40,12 @@ type session struct {
 	srv *Server
 	id  string
 
+	// storeMu orders this session's SessionStore writes (Put, Delete):
+	// a Put after the session ended is skipped, and the Delete of an
+	// ended session comes after any Put that started before it ended.
+	// Lock order: storeMu before mu.
+	storeMu sync.Mutex
+
 	mu struct {
 		sync.Mutex
 		conn    *conn // nil while offline
@@ -233,6 +239,14 @@ func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, wil
 	for {
 		s.mu.Lock()
 		ss := s.mu.sessions[clientID]
+		if ss != nil && ss.isEnded() {
+			// Its endSession is deleting it from the store and then from
+			// the map: a new session of this id must not start before that,
+			// or the Delete could take the new session's stored state.
+			s.mu.Unlock()
+			time.Sleep(time.Millisecond)
+			continue
+		}
 		var ended *session
 		if ss != nil && clean {
 			ended, ss = ss, nil
@@ -245,7 +259,7 @@ func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, wil
 		}
 		s.mu.Unlock()
 		if ended != nil {
-			if old := s.endSession(ended); old != nil {
+			if old := s.endSession(ended, false); old != nil {
 				old.kick(SessionTakenOver, "session taken over")
 			}
 		}
@@ -253,6 +267,7 @@ func (s *Server) attach(c *conn, clientID string, clean bool, expiry uint32, wil
 		ss.mu.Lock()
 		if ss.mu.ended {
 			ss.mu.Unlock()
+			time.Sleep(time.Millisecond)
 			continue // expired under us: start again
 		}
 		old := ss.mu.conn
@@ -326,9 +341,28 @@ func (ss *session) detach(c *conn, abnormal bool) {
 		s.publishWill(will)
 	}
 	if expiry == 0 {
-		s.endSession(ss)
-	} else if err := s.opts.Sessions.Put(snap); err != nil {
-		s.log.Warn("mqtt: session store put", "client", ss.id, "err", err)
+		s.endSession(ss, true) // unless the client came back meanwhile
+	} else {
+		ss.put(snap)
+	}
+}
+
+func (ss *session) isEnded() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.mu.ended
+}
+
+// put writes snap to the SessionStore unless the session has ended
+// (its Delete wins over a snapshot taken before the end).
+func (ss *session) put(snap *StoredSession) {
+	ss.storeMu.Lock()
+	defer ss.storeMu.Unlock()
+	if ss.isEnded() {
+		return
+	}
+	if err := ss.srv.opts.Sessions.Put(snap); err != nil {
+		ss.srv.log.Warn("mqtt: session store put", "client", ss.id, "err", err)
 	}
 }
 
@@ -423,12 +457,7 @@ func (ss *session) expire() {
 		return
 	}
 	defer s.wg.Done()
-	ss.mu.Lock()
-	online := ss.mu.conn != nil
-	ss.mu.Unlock()
-	if !online {
-		s.endSession(ss)
-	}
+	s.endSession(ss, true) // unless the client is back
 }
 
 func (ss *session) stopTimersLocked() {
@@ -449,16 +478,14 @@ func (ss *session) stopTimers() {
 }
 
 // endSession removes ss: its subscriptions, its stored state, and
-// publishes its pending will. It returns the connection that was still
-// attached, for the caller to close.
-func (s *Server) endSession(ss *session) *conn {
-	s.mu.Lock()
-	if s.mu.sessions[ss.id] == ss {
-		delete(s.mu.sessions, ss.id)
-	}
-	s.mu.Unlock()
+// publishes its pending will. ifOffline ends it only if no connection is
+// attached (expiry, and a disconnect with expiry 0: a client that came
+// back meanwhile keeps it). It returns the connection that was still
+// attached, for the caller to close. The session leaves the server's map
+// only after the store's Delete (attach waits for that).
+func (s *Server) endSession(ss *session, ifOffline bool) *conn {
 	ss.mu.Lock()
-	if ss.mu.ended {
+	if ss.mu.ended || ifOffline && ss.mu.conn != nil {
 		ss.mu.Unlock()
 		return nil
 	}
@@ -476,9 +503,16 @@ func (s *Server) endSession(ss *session) *conn {
 		group, filter, _ := parseShare(f)
 		s.tree.remove(filter, group, ss.id)
 	}
+	ss.storeMu.Lock()
 	if err := s.opts.Sessions.Delete(ss.id); err != nil {
 		s.log.Warn("mqtt: session store delete", "client", ss.id, "err", err)
 	}
+	ss.storeMu.Unlock()
+	s.mu.Lock()
+	if s.mu.sessions[ss.id] == ss {
+		delete(s.mu.sessions, ss.id)
+	}
+	s.mu.Unlock()
 	if will != nil {
 		s.publishWill(will)
 	}
@@ -512,9 +546,7 @@ func (ss *session) putStore() {
 	}
 	snap := ss.snapshotLocked()
 	ss.mu.Unlock()
-	if err := ss.srv.opts.Sessions.Put(snap); err != nil {
-		ss.srv.log.Warn("mqtt: session store put", "client", ss.id, "err", err)
-	}
+	ss.put(snap)
 }
 
 // restoreSession rebuilds an offline session from the store.
