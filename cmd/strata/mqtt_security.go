@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
@@ -157,8 +158,9 @@ func (c Config) validateMQTTSecurity() error {
 }
 
 // openMQTTSecurity starts the MQTT frontend's Security over meta (users,
-// ACL rules); close it after the MQTT server.
-func (c Config) openMQTTSecurity(node *meta.Node, log *slog.Logger) (*mqtt.Security, error) {
+// ACL rules) and puts its counters on /metrics; close it after the MQTT
+// server.
+func (c Config) openMQTTSecurity(node *meta.Node, reg prometheus.Registerer, log *slog.Logger) (*mqtt.Security, error) {
 	s := c.MQTTSecurity
 	anon, err := mqtt.ParseAnonymousPolicy(s.MQTTAllowAnonymous)
 	if err != nil {
@@ -175,6 +177,9 @@ func (c Config) openMQTTSecurity(node *meta.Node, log *slog.Logger) (*mqtt.Secur
 	sec, err := mqtt.NewSecurity(opts)
 	if err != nil {
 		return nil, err
+	}
+	if reg != nil {
+		registerMQTTSecurityMetrics(reg, sec, log)
 	}
 	log.Info("MQTT security", "anonymous", s.MQTTAllowAnonymous, "client_ca", s.MQTTTLSClientCA != "", "acl_no_match", s.MQTTACLNoMatch,
 		"connect_rate", s.MQTTConnectRate, "publish_rate", s.MQTTPublishRate)
@@ -211,4 +216,35 @@ func (c Config) applyMQTTSecurity(opts *mqtt.Options, sec *mqtt.Security) error 
 // mqttSecurityYAML renders the keys for --print-config.
 func mqttSecurityYAML(c Config) ([]byte, error) {
 	return yaml.Marshal(c.MQTTSecurity)
+}
+
+// registerMQTTSecurityMetrics puts the MQTT security refusals on /metrics:
+//
+//	strata_mqtt_auth_failures_total{reason}   password (wrong or unknown user), anonymous (refused), scram (5.0 AUTH)
+//	strata_mqtt_acl_denied_total{action}      publish, subscribe, retain, receive (a delivery dropped)
+//	strata_mqtt_rate_limited_total{limit}     connect (CONNACK 0x9F), publish (DISCONNECT 0x96)
+//
+// A name already registered is logged and skipped.
+func registerMQTTSecurityMetrics(reg prometheus.Registerer, sec *mqtt.Security, log *slog.Logger) {
+	for _, m := range []struct {
+		name, help, label, value string
+		get                      func(mqtt.SecurityStats) int64
+	}{
+		{"strata_mqtt_auth_failures_total", "MQTT connections refused by authentication, by reason.", "reason", "password", func(s mqtt.SecurityStats) int64 { return s.BadPassword }},
+		{"strata_mqtt_auth_failures_total", "MQTT connections refused by authentication, by reason.", "reason", "anonymous", func(s mqtt.SecurityStats) int64 { return s.Anonymous }},
+		{"strata_mqtt_auth_failures_total", "MQTT connections refused by authentication, by reason.", "reason", "scram", func(s mqtt.SecurityStats) int64 { return s.SCRAM }},
+		{"strata_mqtt_acl_denied_total", "MQTT requests denied by the ACL rules, by action.", "action", "publish", func(s mqtt.SecurityStats) int64 { return s.DeniedPublish }},
+		{"strata_mqtt_acl_denied_total", "MQTT requests denied by the ACL rules, by action.", "action", "subscribe", func(s mqtt.SecurityStats) int64 { return s.DeniedSubscribe }},
+		{"strata_mqtt_acl_denied_total", "MQTT requests denied by the ACL rules, by action.", "action", "retain", func(s mqtt.SecurityStats) int64 { return s.DeniedRetain }},
+		{"strata_mqtt_acl_denied_total", "MQTT requests denied by the ACL rules, by action.", "action", "receive", func(s mqtt.SecurityStats) int64 { return s.DeniedReceive }},
+		{"strata_mqtt_rate_limited_total", "MQTT connections and publishes refused by the rate limits.", "limit", "connect", func(s mqtt.SecurityStats) int64 { return s.ConnectsLimited }},
+		{"strata_mqtt_rate_limited_total", "MQTT connections and publishes refused by the rate limits.", "limit", "publish", func(s mqtt.SecurityStats) int64 { return s.PublishesLimited }},
+	} {
+		get := m.get
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help, ConstLabels: prometheus.Labels{m.label: m.value}},
+			func() float64 { return float64(get(sec.Stats())) })
+		if err := reg.Register(c); err != nil {
+			log.Warn("mqtt security metrics", "err", err)
+		}
+	}
 }

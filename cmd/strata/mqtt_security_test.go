@@ -100,6 +100,10 @@ func TestMQTTSecurityCLI(t *testing.T) {
 	if r := runStrataStdin(t, "", "mqtt", "acl", "remove", "2", "--server", s.url); r.code == 0 || !strings.Contains(r.stderr, "no MQTT ACL rule 2") {
 		t.Fatalf("removing a removed rule: %d %s", r.code, r.stderr)
 	}
+	if _, m := httpGet(t, s.url+"/metrics"); !strings.Contains(m, `strata_mqtt_auth_failures_total{reason="password"} 1`) ||
+		!strings.Contains(m, `strata_mqtt_acl_denied_total{action="subscribe"}`) {
+		t.Fatalf("/metrics lacks the MQTT security counters:\n%s", m)
+	}
 	checkAPICases(t, s.url, []apiCase{
 		{"GET", "/api/v1/mqtt/acls", "", 200, "", `"topic": "devices/%u/#"`},
 		{"POST", "/api/v1/mqtt/acls", `{"permission":"deny","topic":"a/#","ip":"10.0.0.0/8","position":1}`, 201, "", `"id": 3`},

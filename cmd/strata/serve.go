@@ -198,7 +198,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer pipe.Close()
 	// MQTT security (mqtt_security.go): users, client certificates, ACL rules, rate limits.
-	mqttSec, err := cfg.openMQTTSecurity(node, log)
+	mqttSec, err := cfg.openMQTTSecurity(node, reg, log)
 	if err != nil {
 		return errors.Join(err, store.Close(), closeMeta())
 	}

@@ -97,7 +97,11 @@ func (h *aclHolder) set(rules []meta.MQTTRule) {
 
 // Authorize implements Authorizer (see the file comment).
 func (s *Security) Authorize(r *AuthzRequest) bool {
-	return s.acl.decide(r)
+	ok := s.acl.decide(r)
+	if !ok && r.Action >= ActionPublish && r.Action <= ActionReceive {
+		s.stats.denied[r.Action].Add(1)
+	}
+	return ok
 }
 
 func (h *aclHolder) decide(r *AuthzRequest) bool {

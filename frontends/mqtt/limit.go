@@ -34,7 +34,11 @@ func (s *Security) AllowConnect(c *ClientInfo) bool {
 	if ip, ok := addrIP(c.Remote); ok {
 		key = ip.String()
 	}
-	return s.connects.allow(key, time.Now())
+	if !s.connects.allow(key, time.Now()) {
+		s.stats.connects.Add(1)
+		return false
+	}
+	return true
 }
 
 // AllowPublish implements Limiter: the publish rate of the client id.
@@ -42,7 +46,11 @@ func (s *Security) AllowPublish(c *ClientInfo, _ string, _ int) bool {
 	if s.publishs == nil {
 		return true
 	}
-	return s.publishs.allow(c.ClientID, time.Now())
+	if !s.publishs.allow(c.ClientID, time.Now()) {
+		s.stats.publishes.Add(1)
+		return false
+	}
+	return true
 }
 
 const rateShards = 64

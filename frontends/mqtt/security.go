@@ -37,6 +37,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"strata/internal/scram"
@@ -148,6 +149,34 @@ type Security struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+
+	stats struct {
+		badPassword, anonymous, scram atomic.Int64
+		denied                        [ActionReceive + 1]atomic.Int64 // by Action
+		connects, publishes           atomic.Int64
+	}
+}
+
+// SecurityStats counts refusals since NewSecurity.
+type SecurityStats struct {
+	// BadPassword: wrong or unknown user, or a password without a user
+	// name; Anonymous: refused anonymous clients; SCRAM: failed
+	// enhanced authentications.
+	BadPassword, Anonymous, SCRAM int64
+	// Denied by the ACL rules, per action.
+	DeniedPublish, DeniedSubscribe, DeniedRetain, DeniedReceive int64
+	// Refused by the rate limits.
+	ConnectsLimited, PublishesLimited int64
+}
+
+// Stats returns the refusal counters.
+func (s *Security) Stats() SecurityStats {
+	return SecurityStats{
+		BadPassword: s.stats.badPassword.Load(), Anonymous: s.stats.anonymous.Load(), SCRAM: s.stats.scram.Load(),
+		DeniedPublish: s.stats.denied[ActionPublish].Load(), DeniedSubscribe: s.stats.denied[ActionSubscribe].Load(),
+		DeniedRetain: s.stats.denied[ActionRetain].Load(), DeniedReceive: s.stats.denied[ActionReceive].Load(),
+		ConnectsLimited: s.stats.connects.Load(), PublishesLimited: s.stats.publishes.Load(),
+	}
 }
 
 var (
@@ -238,6 +267,7 @@ func (s *Security) Authenticate(ctx context.Context, req *ConnectRequest) (strin
 	}
 	if req.PasswordFlag {
 		if !req.UsernameFlag || req.Username == "" {
+			s.stats.badPassword.Add(1)
 			return "", BadUserNameOrPassword
 		}
 		ctx, cancel := context.WithTimeout(ctx, s.opts.AuthTimeout)
@@ -248,6 +278,7 @@ func (s *Security) Authenticate(ctx context.Context, req *ConnectRequest) (strin
 			return "", ServerUnavailable
 		}
 		if !ok {
+			s.stats.badPassword.Add(1)
 			return "", BadUserNameOrPassword
 		}
 		return req.Username, nil
@@ -255,6 +286,7 @@ func (s *Security) Authenticate(ctx context.Context, req *ConnectRequest) (strin
 	if s.anonymousOK(req.Client.Remote) {
 		return "", nil
 	}
+	s.stats.anonymous.Add(1)
 	return "", NotAuthorized
 }
 
@@ -354,6 +386,9 @@ func (e *scramExchange) Step(ctx context.Context, in []byte) ([]byte, bool, stri
 		return scram.Credential(c), ok, nil
 	}
 	out, done, err := e.srv.Step(in)
+	if err != nil {
+		e.sec.stats.scram.Add(1)
+	}
 	switch {
 	case errors.Is(err, scram.ErrCredentials):
 		return nil, false, "", fmt.Errorf("%w: %w", BadUserNameOrPassword, err)

@@ -258,6 +258,9 @@ func TestPasswordAuthentication(t *testing.T) {
 	if err := v3Connect("tcp://"+b.tcp, "p3", "alice", "wonder-land", nil); err != nil {
 		t.Fatalf("3.1.1 good password: %v", err)
 	}
+	if st := b.sec.Stats(); st.BadPassword != 3 || st.Anonymous != 2 {
+		t.Fatalf("stats %+v", st)
+	}
 	// mosquitto_pub, 3.1.1 and 5.0.
 	port := b.port()
 	for _, v := range []string{"mqttv311", "mqttv5"} {
@@ -496,6 +499,9 @@ func TestACLRules(t *testing.T) {
 	if m := alice.next(t); m.Topic != "users/alice/mail" {
 		t.Fatalf("alice got %q, want users/alice/mail", m.Topic)
 	}
+	if st := b.sec.Stats(); st.DeniedPublish != 2 || st.DeniedSubscribe != 3 || st.DeniedRetain != 1 || st.DeniedReceive != 1 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 // TestRateLimits: a client over its publish rate is disconnected with
@@ -507,7 +513,10 @@ func TestRateLimits(t *testing.T) {
 		o.ConnectRate, o.ConnectBurst = 0.5, 4
 	})
 	c := dialV5(t, b.tcp, &paho.Connect{ClientID: "fast", CleanStart: true}, nil)
-	for i := range 20 {
+	// The burst, then one more; no more after it: bytes the server does
+	// not read when it closes would reset the connection, and the reset
+	// can discard the DISCONNECT before paho reads it.
+	for i := range 6 {
 		if _, err := c.Publish(t.Context(), &paho.Publish{Topic: "t", QoS: 0, Payload: []byte{byte(i)}}); err != nil {
 			break
 		}
@@ -534,5 +543,26 @@ func TestRateLimits(t *testing.T) {
 	}
 	if err := v3Connect("tcp://"+b.tcp, "over3", "", "", nil); err == nil || !strings.Contains(err.Error(), "server Unavailable") {
 		t.Fatalf("3.1.1 over the connect rate: %v", err)
+	}
+	if st := b.sec.Stats(); st.PublishesLimited < 1 || st.ConnectsLimited != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestPublishRateV3: a 3.1.1 client over its publish rate is cut off
+// (3.x has no DISCONNECT from the server).
+func TestPublishRateV3(t *testing.T) {
+	b := newSecBroker(t, nil, func(o *SecurityOptions) { o.PublishRate, o.PublishBurst = 2, 2 })
+	lost := make(chan error, 1)
+	c := dialV3(t, "tcp://"+b.tcp, "flood3", 4, true, func(o *pahov3.ClientOptions) {
+		o.SetConnectionLostHandler(func(_ pahov3.Client, err error) { lost <- err })
+	})
+	for range 10 {
+		c.Publish("t", 0, false, "x").WaitTimeout(time.Second)
+	}
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a 3.1.1 publish flood was not cut off")
 	}
 }
