@@ -19,7 +19,8 @@ import (
 //	GET    /api/v1/routes        {"routes": [rule...]} sorted by id
 //	POST   /api/v1/routes        {id?, filter, topic, key_mode?, direction?} -> 201 rule
 //	                             (id defaults to a new time-ordered "r-..." one; key_mode to
-//	                             mqtt-topic, direction to in); 400 invalid_route,
+//	                             mqtt-topic, direction to in); 200 when the same
+//	                             rule is there under that id; 400 invalid_route,
 //	                             409 route_exists
 //	GET    /api/v1/routes/{id}   rule; 404 unknown_route
 //	DELETE /api/v1/routes/{id}   204; 404 unknown_route
@@ -111,6 +112,11 @@ func (a *httpAPI) addRoute(w http.ResponseWriter, r *http.Request) {
 	case meta.RejectedWith(err, meta.RejectInvalid):
 		writeError(w, http.StatusBadRequest, codeInvalidRoute, err.Error())
 	case meta.RejectedWith(err, meta.RejectExists):
+		// A retried add of the same rule under the same id succeeds.
+		if old, found, gerr := routes.Get(ctx, rule.ID); gerr == nil && found && sameRoute(old, rule) {
+			writeJSON(w, http.StatusOK, old)
+			return
+		}
 		writeError(w, http.StatusConflict, codeRouteExists, err.Error())
 	case err != nil:
 		a.writeStoreError(w, r, err)
@@ -118,6 +124,19 @@ func (a *httpAPI) addRoute(w http.ResponseWriter, r *http.Request) {
 		a.log.Info("route added", "id", out.ID, "filter", out.Filter, "topic", out.Topic, "key_mode", out.KeyMode, "direction", out.Direction)
 		writeJSON(w, http.StatusCreated, out)
 	}
+}
+
+// sameRoute reports whether stored is the rule asked for (creation time
+// aside; empty key mode and direction are their defaults).
+func sameRoute(stored, asked meta.RouteRule) bool {
+	if asked.KeyMode == "" {
+		asked.KeyMode = meta.RouteKeyMQTTTopic
+	}
+	if asked.Direction == "" {
+		asked.Direction = meta.RouteIn
+	}
+	asked.CreatedMs = stored.CreatedMs
+	return stored == asked
 }
 
 func (a *httpAPI) getRoute(w http.ResponseWriter, r *http.Request) {
