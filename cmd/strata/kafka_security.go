@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -28,16 +29,23 @@ const (
 	keyKafkaTLSKey              = "kafka-tls-key"
 	keyKafkaTLSClientCA         = "kafka-tls-client-ca"
 	keyKafkaTLSRequireClientCrt = "kafka-tls-require-client-cert"
+
+	// Broker keys of the Kafka listener (not security, kept here with the
+	// rest of the listener's keys).
+	keyKafkaAdvertisedAddr    = "kafka-advertised-addr"
+	keyKafkaAutoCreateTopics  = "kafka-auto-create-topics"
+	keyKafkaDefaultPartitions = "kafka-default-partitions"
 )
 
 // kafkaSecurityKeys may be set in a config file.
 var kafkaSecurityKeys = []string{keyKafkaSASL, keyKafkaSASLSessionLifetime, keyKafkaAllowAnonymous, keyKafkaSuperUsers, keyKafkaAllowEveryoneNoACL,
-	keyKafkaTLSAddr, keyKafkaTLSAdvertisedAddr, keyKafkaTLSCert, keyKafkaTLSKey, keyKafkaTLSClientCA, keyKafkaTLSRequireClientCrt}
+	keyKafkaTLSAddr, keyKafkaTLSAdvertisedAddr, keyKafkaTLSCert, keyKafkaTLSKey, keyKafkaTLSClientCA, keyKafkaTLSRequireClientCrt,
+	keyKafkaAdvertisedAddr, keyKafkaAutoCreateTopics, keyKafkaDefaultPartitions}
 
 func init() { fileKeys = append(fileKeys, kafkaSecurityKeys...) }
 
-// KafkaSecurityConfig is the security part of Config (inline in
-// strata.yaml).
+// KafkaSecurityConfig is the Kafka listener's part of Config (inline in
+// strata.yaml): its security, and the broker keys at the end.
 type KafkaSecurityConfig struct {
 	// KafkaSASL lists the SASL mechanisms offered, comma-separated;
 	// empty turns SASL off.
@@ -66,12 +74,29 @@ type KafkaSecurityConfig struct {
 	KafkaTLSKey               string `yaml:"kafka-tls-key"`
 	KafkaTLSClientCA          string `yaml:"kafka-tls-client-ca"`
 	KafkaTLSRequireClientCert bool   `yaml:"kafka-tls-require-client-cert"`
+
+	// KafkaAdvertisedAddr is the host:port plaintext clients are told to
+	// connect to (empty: the listener's address; a wildcard host becomes
+	// the host name). KafkaAutoCreateTopics is Kafka's
+	// auto.create.topics.enable, KafkaDefaultPartitions its num.partitions.
+	KafkaAdvertisedAddr    string `yaml:"kafka-advertised-addr"`
+	KafkaAutoCreateTopics  bool   `yaml:"kafka-auto-create-topics"`
+	KafkaDefaultPartitions int32  `yaml:"kafka-default-partitions"`
+}
+
+// kafkaBrokerOptions sets the broker keys on o.
+func (c Config) kafkaBrokerOptions(o *kafka.Options) {
+	auto := c.KafkaSecurity.KafkaAutoCreateTopics
+	o.AdvertisedAddr, o.AutoCreateTopics, o.DefaultPartitions = c.KafkaSecurity.KafkaAdvertisedAddr, &auto, c.KafkaSecurity.KafkaDefaultPartitions
 }
 
 func defaultKafkaSecurity() KafkaSecurityConfig {
 	return KafkaSecurityConfig{
 		KafkaSASL:           strings.Join(kafka.DefaultSASLMechanisms, ","),
 		KafkaAllowAnonymous: "loopback",
+
+		KafkaAutoCreateTopics:  true,
+		KafkaDefaultPartitions: 1,
 	}
 }
 
@@ -88,6 +113,9 @@ func addKafkaSecurityFlags(fs *pflag.FlagSet) {
 	fs.String(keyKafkaTLSKey, "", "PEM private key of the Kafka TLS listener")
 	fs.String(keyKafkaTLSClientCA, "", "PEM CA whose client certificates authenticate Kafka TLS clients as User:<subject CN>")
 	fs.Bool(keyKafkaTLSRequireClientCrt, false, "refuse Kafka TLS clients without a certificate signed by kafka-tls-client-ca")
+	fs.String(keyKafkaAdvertisedAddr, "", "host:port Kafka clients are told to connect to (default: the listener's; a wildcard host becomes the host name)")
+	fs.Bool(keyKafkaAutoCreateTopics, d.KafkaAutoCreateTopics, "create a topic a Kafka client asks Metadata for when it does not exist (auto.create.topics.enable)")
+	fs.Int32(keyKafkaDefaultPartitions, d.KafkaDefaultPartitions, "partitions of an auto-created topic, and of CreateTopics with -1 (num.partitions)")
 }
 
 // loadKafkaSecurity reads the keys from v into c.
@@ -101,7 +129,19 @@ func loadKafkaSecurity(v *viper.Viper, c *Config) error {
 	s.KafkaTLSCert = strings.TrimSpace(v.GetString(keyKafkaTLSCert))
 	s.KafkaTLSKey = strings.TrimSpace(v.GetString(keyKafkaTLSKey))
 	s.KafkaTLSClientCA = strings.TrimSpace(v.GetString(keyKafkaTLSClientCA))
+	s.KafkaAdvertisedAddr = strings.TrimSpace(v.GetString(keyKafkaAdvertisedAddr))
 	var err error
+	if s.KafkaAutoCreateTopics, err = getBool(v, keyKafkaAutoCreateTopics); err != nil {
+		return err
+	}
+	n, err := getUint(v, keyKafkaDefaultPartitions)
+	if err != nil {
+		return err
+	}
+	if n < 1 || n > math.MaxInt32 {
+		return fmt.Errorf("%s=%d: want 1 to %d", keyKafkaDefaultPartitions, n, math.MaxInt32)
+	}
+	s.KafkaDefaultPartitions = int32(n)
 	if s.KafkaSASLSessionLifetime, err = getDuration(v, keyKafkaSASLSessionLifetime); err != nil {
 		return err
 	}

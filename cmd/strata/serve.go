@@ -223,8 +223,10 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger) error {
 			var sec kafka.SecurityOptions
 			sec, err = cfg.kafkaSecurityOptions()
 			if err == nil {
-				kafkaSrv, err = kafka.NewServer(kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir,
-					ShutdownTimeout: cfg.ShutdownTimeout, Registerer: reg, Security: sec, OnAppend: pipe.onAppend})
+				kopts := kafka.Options{Store: store, Node: node, Logger: log, DataDir: cfg.DataDir,
+					ShutdownTimeout: cfg.ShutdownTimeout, Registerer: reg, Security: sec, OnAppend: pipe.onAppend}
+				cfg.kafkaBrokerOptions(&kopts)
+				kafkaSrv, err = kafka.NewServer(kopts)
 			}
 			if err == nil {
 				_, err = kafkaSrv.Listen(l.addr)

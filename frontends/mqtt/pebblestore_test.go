@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -719,5 +721,78 @@ func fuzzStoreDecoders(t *testing.T, kind byte, v []byte) {
 		}
 	default:
 		_, _ = openValue(v, kind)
+	}
+}
+
+// cutConn is a real client's connection that closes instead of writing
+// the client's first packet of type kind: it freezes a QoS 2 flow at a
+// chosen step.
+type cutConn struct {
+	net.Conn
+	kind PacketType
+	cut  atomic.Bool
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	if len(b) > 0 && PacketType(b[0]>>4) == c.kind && c.cut.CompareAndSwap(false, true) {
+		c.Conn.Close()
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(b)
+}
+
+// TestPebbleStoreReleasedQoS2Restart: a QoS 2 message whose PUBREC came
+// (PUBREL sent, PUBCOMP lost with the connection) is stored released;
+// after a restart the broker resends PUBREL, not the message, so the
+// client gets it exactly once.
+func TestPebbleStoreReleasedQoS2Restart(t *testing.T) {
+	dir := t.TempDir()
+	st := openPebbleTestStore(t, nil, dir, false)
+	b := storeBroker(t, st, Options{})
+	cp := func(clean bool) *paho.Connect {
+		return &paho.Connect{ClientID: "dev", CleanStart: clean, Properties: &paho.ConnectProperties{SessionExpiryInterval: u32(3600)}}
+	}
+	raw, err := net.DialTimeout("tcp", b.tcp, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connectV5(t, &cutConn{Conn: raw, kind: PUBCOMP}, cp(true), nil)
+	c.sub(t, paho.SubscribeOptions{Topic: "cmd/#", QoS: 2})
+	pub := dialV5(t, b.tcp, &paho.Connect{ClientID: "pub", CleanStart: true}, nil)
+	pub.pub(t, &paho.Publish{Topic: "cmd/a", QoS: 2, Payload: []byte("once")})
+	if m := c.next(t); string(m.Payload) != "once" {
+		t.Fatalf("delivery: %q", m.Payload)
+	}
+	waitConnected(t, b, 1) // PUBREC went, PUBCOMP was cut with the connection
+	all, err := st.Sessions().All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev *StoredSession
+	for _, s := range all {
+		if s.ClientID == "dev" {
+			dev = s
+		}
+	}
+	if dev == nil || len(dev.Inflight) != 1 || !dev.Inflight[0].Released {
+		t.Fatalf("stored session: %+v", dev)
+	}
+
+	b, st = restartPebble(t, b, st, dir, Options{})
+	c = dialV5(t, b.tcp, cp(false), nil)
+	if !c.connack.SessionPresent {
+		t.Fatal("session lost")
+	}
+	c.none(t, 300*time.Millisecond) // PUBREL and PUBCOMP only: no second copy
+	c.Disconnect(&paho.Disconnect{})
+	waitConnected(t, b, 0)
+	all, err = st.Sessions().All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if s.ClientID == "dev" && len(s.Inflight) != 0 {
+			t.Fatalf("still in flight after PUBCOMP: %+v", s.Inflight)
+		}
 	}
 }
