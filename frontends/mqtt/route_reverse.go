@@ -32,9 +32,9 @@ import (
 // agents/7/inbox, and not one keyed agents/8/inbox (a producer cannot
 // reach another agent's MQTT topics through agent-7). QoS is the mqtt.qos
 // header (0, 1 or 2; else 0), retain the mqtt.retain header ("true" or
-// "1"); mqtt.content_type, mqtt.response_topic and mqtt.correlation_data
-// become those properties, and every header outside "mqtt." a user
-// property. Control batches are skipped; transactional records are
+// "1"); mqtt.content_type, mqtt.response_topic, mqtt.correlation_data and
+// mqtt.message_expiry (seconds, counted from delivery) become those
+// properties, and every header outside "mqtt." a user property. Control batches are skipped; transactional records are
 // delivered when appended (read_uncommitted: a later abort does not take
 // them back).
 //
@@ -198,6 +198,11 @@ func (r *TopicRouter) reverseMessage(rules []meta.RouteRule, topic string, rec *
 		case HeaderCorrelationData:
 			m.Props.CorrelationData = h.Value
 			m.Props.Set(PropCorrelationData)
+		case HeaderMessageExpiry:
+			if secs, err := strconv.ParseUint(string(h.Value), 10, 32); err == nil {
+				m.Props.MessageExpiry = uint32(secs)
+				m.Props.Set(PropMessageExpiry)
+			}
 		default:
 			if !strings.HasPrefix(h.Key, headerPrefix) && utf8.ValidString(h.Key) && utf8.Valid(h.Value) {
 				m.Props.User = append(m.Props.User, UserProperty{h.Key, string(h.Value)})

@@ -301,7 +301,7 @@ func TestRouteReverse(t *testing.T) {
 		logstore.Record{Key: []byte("agents/7/inbox"), Value: []byte("one"), Headers: hdr("mqtt.qos", "1", "trace", "t-1")},
 		logstore.Record{Key: []byte("agents/8/inbox"), Value: []byte("not agent-7's")}, // another agent's topic: not delivered
 	), batch(
-		logstore.Record{Key: []byte("k"), Value: []byte("two"), Headers: hdr("mqtt.topic", "agents/7/inbox", "mqtt.qos", "2", "mqtt.content_type", "text/plain")},
+		logstore.Record{Key: []byte("k"), Value: []byte("two"), Headers: hdr("mqtt.topic", "agents/7/inbox", "mqtt.qos", "2", "mqtt.content_type", "text/plain", "mqtt.message_expiry", "60")},
 		logstore.Record{Key: []byte("agents/7/inbox"), Value: []byte("loop"), Headers: hdr("mqtt.client_id", "dev")}, // from MQTT: never back
 	)...)
 	router.Appended("agent-7", 0, two)
@@ -310,7 +310,8 @@ func TestRouteReverse(t *testing.T) {
 		t.Fatalf("first: %+v", m)
 	}
 	m = sub.next(t)
-	if m.Topic != "agents/7/inbox" || string(m.Payload) != "two" || m.QoS != 2 || m.Properties.ContentType != "text/plain" {
+	if m.Topic != "agents/7/inbox" || string(m.Payload) != "two" || m.QoS != 2 || m.Properties.ContentType != "text/plain" ||
+		m.Properties.MessageExpiry == nil || *m.Properties.MessageExpiry != 60 {
 		t.Fatalf("second: %+v", m)
 	}
 	// No key and no mqtt.topic: a wildcard-free filter names the MQTT topic.
