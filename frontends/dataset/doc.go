@@ -64,7 +64,9 @@
 //
 // A Reader holds at most two windows decoded in memory (the current one
 // and the next, loaded in the background while the current is served),
-// each as its shards' records projected to the requested columns. A batch
+// each as its shards' records projected to the requested columns. Windows
+// are shared by the readers of one order (the ranks of a job: same dataset
+// generation, seed, epoch and columns), so each is decoded once per server. A batch
 // takes its rows from each shard it touches, then restores position order
 // with one Take over the batch; windows are never concatenated.
 //

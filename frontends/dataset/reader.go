@@ -88,12 +88,10 @@ func (s *Service) resolve(ctx context.Context, req Request) (*resolved, error) {
 // batch is shorter by the offsets that hold no record). Not safe for
 // concurrent use.
 type Reader struct {
-	s      *Service
-	r      *resolved
-	f      objectFormat // nil for a topic
-	e      *storeEntry  // nil for a topic
-	ctx    context.Context
-	cancel context.CancelFunc
+	s *Service
+	r *resolved
+	f objectFormat // nil for a topic
+	e *storeEntry  // nil for a topic
 	// pos is the rank's next global position (≡ rank mod world size).
 	pos int64
 	// plan: the cache plan's id ("" for a topic), the windows it covers
@@ -102,8 +100,8 @@ type Reader struct {
 	planID    string
 	planFrom  int
 	planStart []int
-	cur       *loaded
-	next      *future
+	cur       *window_ // the window being served, referenced
+	next      *window_ // the next one, referenced, loading or loaded
 }
 
 // loaded is one window's rows: each shard's record, in window order. A
@@ -130,13 +128,6 @@ func (l *loaded) locate(j int64) (int, int64) {
 	return i, j - l.offsets[i]
 }
 
-type future struct {
-	wi   int
-	done chan struct{}
-	l    *loaded
-	err  error
-}
-
 // Open starts a read. gen, when not 0, must be the dataset's generation
 // (a ticket's), else ErrStale.
 func (s *Service) Open(ctx context.Context, req Request, gen int64) (*Reader, error) {
@@ -157,7 +148,6 @@ func (s *Service) Open(ctx context.Context, req Request, gen int64) (*Reader, er
 			return nil, err
 		}
 	}
-	rd.ctx, rd.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if rd.e != nil && rd.pos < r.order.Total() {
 		rd.planID = "dataset/" + rd.r.d.Name + "/" + strconv.FormatUint(rd.s.nextID.Add(1), 10)
 		rd.setPlan(r.order.WindowOf(rd.pos))
@@ -289,62 +279,49 @@ func take(ctx context.Context, schema *arrow.Schema, rec arrow.RecordBatch, idx 
 	return array.NewRecordBatch(schema, cols, int64(idx.Len())), nil
 }
 
-// window returns window wi's rows, loading it (or taking the load started
-// ahead) and starting the load of the next window.
+// window returns window wi's rows, taking them from the shared windows
+// (loaded by this reader or another rank's), and asks for the next window
+// so that it loads while this one is served.
 func (rd *Reader) window(ctx context.Context, wi int) (*loaded, error) {
-	if rd.cur != nil && rd.cur.wi == wi {
-		return rd.cur, nil
+	if rd.cur != nil && rd.cur.key.wi == wi {
+		return rd.cur.l, nil
 	}
 	if rd.cur != nil {
-		rd.cur.release()
+		rd.s.windows.release(rd.cur)
 		rd.cur = nil
 	}
-	f := rd.next
+	e := rd.next
 	rd.next = nil
-	if f == nil || f.wi != wi {
-		rd.dropNext(f)
-		f = rd.startLoad(wi)
+	if e == nil || e.key.wi != wi {
+		if e != nil {
+			rd.s.windows.release(e)
+		}
+		e = rd.acquire(wi)
 	}
 	select {
-	case <-f.done:
+	case <-e.done:
 	case <-ctx.Done():
-		rd.dropNext(f)
+		rd.s.windows.release(e)
 		return nil, ctx.Err()
 	}
-	if f.err != nil {
-		return nil, f.err
+	if e.err != nil {
+		rd.s.windows.release(e)
+		return nil, e.err
 	}
-	rd.cur = f.l
+	rd.cur = e
 	if wi+1 < rd.r.order.Windows() {
-		rd.next = rd.startLoad(wi + 1)
+		rd.next = rd.acquire(wi + 1)
 	}
-	return rd.cur, nil
+	return e.l, nil
 }
 
-// startLoad loads window wi in the background under the reader's context.
-func (rd *Reader) startLoad(wi int) *future {
-	f := &future{wi: wi, done: make(chan struct{})}
+// acquire takes window wi from the shared windows, moving the cache plan
+// to it.
+func (rd *Reader) acquire(wi int) *window_ {
 	if rd.planID != "" {
 		rd.advancePlan(wi)
 	}
-	go func() {
-		defer close(f.done)
-		f.l, f.err = rd.load(rd.ctx, wi)
-	}()
-	return f
-}
-
-// dropNext waits for an abandoned load and frees what it loaded.
-func (rd *Reader) dropNext(f *future) {
-	if f == nil {
-		return
-	}
-	go func() {
-		<-f.done
-		if f.l != nil {
-			f.l.release()
-		}
-	}()
+	return rd.s.windows.acquire(keyOf(rd.r, wi), func(ctx context.Context) (*loaded, error) { return rd.load(ctx, wi) })
 }
 
 func (rd *Reader) load(ctx context.Context, wi int) (*loaded, error) {
@@ -494,16 +471,16 @@ func projectRecord(rec arrow.RecordBatch, schema *arrow.Schema, cols []int) arro
 	return array.NewRecordBatch(schema, arrs, rec.NumRows())
 }
 
-// Close stops background loads, drops the cache plan and frees the rows
-// held.
+// Close lets go of the windows held (a load still running goes on for the
+// other ranks; the windows stay idle for a while) and drops the cache
+// plan.
 func (rd *Reader) Close() error {
-	rd.cancel()
-	rd.dropNext(rd.next)
-	rd.next = nil
-	if rd.cur != nil {
-		rd.cur.release()
-		rd.cur = nil
+	for _, e := range []*window_{rd.cur, rd.next} {
+		if e != nil {
+			rd.s.windows.release(e)
+		}
 	}
+	rd.cur, rd.next = nil, nil
 	if rd.planID != "" {
 		rd.e.cache.DropPlan(rd.planID)
 	}

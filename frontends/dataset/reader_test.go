@@ -122,3 +122,50 @@ func TestReaderMatchesOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestRanksShareWindows: the ranks of a job reading at once decode each
+// window once between them, and still read exactly their samples.
+func TestRanksShareWindows(t *testing.T) {
+	st := tier.NewMemory()
+	ctx := context.Background()
+	var first int64
+	for i := range 40 {
+		data := jsonlBytes(first, 25)
+		if err := st.Put(ctx, fmt.Sprintf("share/%02d.jsonl", i), bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		first += 25
+	}
+	svc := newService(t, Options{OpenStore: opener(st)})
+	if _, err := svc.Create(ctx, CreateRequest{Name: "share", Source: "s3://b/share/", Format: meta.FormatJSONL}, nil); err != nil {
+		t.Fatal(err)
+	}
+	const w = 4
+	before := svc.WindowLoads()
+	ids := make([][]string, w)
+	done := make(chan int)
+	for rank := range w {
+		go func() {
+			ids[rank] = readIDs(t, svc, Request{Dataset: "share", Epoch: 2, Seed: 3, Rank: rank, WorldSize: w, BatchRows: 10}, "id")
+			done <- rank
+		}()
+	}
+	for range w {
+		<-done
+	}
+	seen := map[string]bool{}
+	for _, r := range ids {
+		for _, id := range r {
+			if seen[id] {
+				t.Fatalf("id %s read twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("read %d samples, want 1000", len(seen))
+	}
+	if loads := svc.WindowLoads() - before; loads != 40/DefaultWindowShards {
+		t.Fatalf("%d window loads for %d windows and %d ranks", loads, 40/DefaultWindowShards, w)
+	}
+}

@@ -45,6 +45,10 @@ type Options struct {
 	// TopicShardRecords is how many offsets of a partition make one shard
 	// of a topic dataset (default 65536).
 	TopicShardRecords int64
+	// IdleWindowBytes bounds the decoded windows kept after their last
+	// reader let go, for ranks that lag (default 512 MiB; evict the
+	// oldest).
+	IdleWindowBytes int64
 	// Registerer takes the caches' metrics, labelled by store (nil: none).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -63,6 +67,9 @@ func (o *Options) EnsureDefaults() {
 	if o.TopicShardRecords == 0 {
 		o.TopicShardRecords = 1 << 16
 	}
+	if o.IdleWindowBytes == 0 {
+		o.IdleWindowBytes = 512 << 20
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -76,7 +83,7 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Datasets == nil:
 		return errors.New("dataset: options: no Datasets")
-	case o.ScanConcurrency < 1 || o.LoadConcurrency < 1 || o.TopicShardRecords < 1:
+	case o.ScanConcurrency < 1 || o.LoadConcurrency < 1 || o.TopicShardRecords < 1 || o.IdleWindowBytes < 0:
 		return fmt.Errorf("dataset: options: concurrency and shard sizes must be positive")
 	}
 	return nil
@@ -85,9 +92,10 @@ func (o *Options) Validate() error {
 // Service registers datasets and reads them; Flight, HTTP and the CLI sit
 // on top of it.
 type Service struct {
-	opts   Options
-	stores *stores
-	nextID atomic.Uint64
+	opts    Options
+	stores  *stores
+	windows *windows
+	nextID  atomic.Uint64
 }
 
 // New returns a Service.
@@ -102,11 +110,19 @@ func New(opts Options) (*Service, error) {
 			return nil, errors.New("this server opens no object stores")
 		}
 	}
-	return &Service{opts: opts, stores: newStores(open, opts.Cache, opts.Registerer)}, nil
+	return &Service{opts: opts, stores: newStores(open, opts.Cache, opts.Registerer), windows: newWindows(opts.IdleWindowBytes)}, nil
 }
 
-// Close closes the stores' caches. Readers must be closed first.
-func (s *Service) Close() error { return s.stores.close() }
+// Close frees the shared windows and closes the stores' caches. Readers
+// must be closed first.
+func (s *Service) Close() error {
+	s.windows.close()
+	return s.stores.close()
+}
+
+// WindowLoads is how many windows have been loaded (decoded) so far: with
+// the ranks of a job on this server, each window once.
+func (s *Service) WindowLoads() int64 { return s.windows.loads.Load() }
 
 // CacheStats returns the block cache statistics of the store a source
 // reads through (false if it was not opened yet): the seam for benchmarks.
