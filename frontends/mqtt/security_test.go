@@ -34,10 +34,10 @@ import (
 // Security over a one-node meta, and a test PKI: a CA, the server's
 // certificate and a client certificate with CN "device-7".
 type secBroker struct {
-	srv      *Server
-	sec      *Security
-	users    *meta.Security
-	tcp, tls string
+	srv           *Server
+	sec           *Security
+	users         *meta.Security
+	tcp, tls, wss string
 	// PEM files for mosquitto: the CA, the client certificate and key.
 	caFile, certFile, keyFile string
 	clientTLS                 *tls.Config // trusts the CA, presents no certificate
@@ -111,6 +111,10 @@ func newSecBroker(t *testing.T, users map[string]string, edit func(*SecurityOpti
 		t.Fatal(err)
 	}
 	b.tls = a.String()
+	if a, err = srv.ListenWebSocketTLS("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	b.wss = a.String()
 	return b
 }
 
@@ -393,6 +397,15 @@ func TestClientCertificate(t *testing.T) {
 	}
 	if m := c.next(t); m.Topic != "devices/device-7/temp" || string(m.Payload) != "21.5" {
 		t.Fatalf("got %q %q", m.Topic, m.Payload)
+	}
+	// WebSocket over TLS: the same certificate authenticates (paho.mqtt.golang).
+	v3 := dialV3(t, "wss://"+b.wss+"/mqtt", "cert-wss", 4, true, func(o *pahov3.ClientOptions) { o.SetTLSConfig(withCert) })
+	wait(t, v3.Publish("devices/device-7/temp", 1, false, "22"))
+	if m := c.next(t); string(m.Payload) != "22" {
+		t.Fatalf("over WSS got %q", m.Payload)
+	}
+	if err := v3Connect("wss://"+b.wss+"/mqtt", "nocert-wss", "", "", b.clientTLS); err == nil || !strings.Contains(err.Error(), "not Authorized") {
+		t.Fatalf("WSS without a certificate: %v", err)
 	}
 	// mosquitto_sub with the certificate: %u is the CN; another device's
 	// tree is refused (SUBACK 0x80 / 0x87), with the default deny.
