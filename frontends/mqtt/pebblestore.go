@@ -53,6 +53,16 @@ import (
 //     queued message only when it is not stored yet (stored queue entries
 //     are immutable): a Put at shutdown of a session that Put at its
 //     disconnect writes nothing.
+//  5. What a crash (kill -9, power loss) keeps: subscriptions as of the
+//     last change, every message acknowledged to its publisher while its
+//     persistent session was offline, retained messages (QoS 0 ones up to
+//     FlushInterval before), and the in-flight and queued state of each
+//     session as of its last disconnect. Messages sent to a connected
+//     client and not acknowledged by it when the broker died are not
+//     stored per message (no hook next to session.complete yet); messages
+//     queued offline and sent after the client came back may be sent again
+//     after a crash (at least once), since their entries go at the next
+//     Put. A clean shutdown (Server.Close) stores everything.
 //
 // Every value carries a magic, a version and a CRC-32C; a value that
 // fails them is ErrStoreCorrupt (All fails, naming the key, unless
