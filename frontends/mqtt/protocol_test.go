@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -460,5 +461,36 @@ func TestProblemInfoAndShutdown(t *testing.T) {
 	}
 	if got := loud.expectClosed(t, 5*time.Second); len(got) != 1 || got[0].(*Disconnect).Reason != ServerShuttingDown {
 		t.Fatalf("raw client at shutdown: %v", got)
+	}
+}
+
+// TestOverlappingSubscriptions: one copy per session, the highest QoS,
+// every matching subscription identifier; no-local per subscription.
+func TestOverlappingSubscriptions(t *testing.T) {
+	b := newBroker(t, Options{})
+	r := dialRaw(t, b.tcp, 5)
+	r.sendPacket(t, connectPacket(5, "ov", 0))
+	r.read(t)
+	for i, f := range []struct {
+		filter string
+		qos    byte
+	}{{"ov/+", 0}, {"ov/#", 1}, {"+/x", 2}} {
+		s := &Subscribe{PacketID: uint16(i + 1), Subs: []Subscription{{Filter: f.filter, QoS: f.qos}}}
+		s.Props.SubscriptionIDs = []uint32{uint32(i + 1)}
+		r.sendPacket(t, s)
+		r.read(t)
+	}
+	pub := dialV5(t, b.tcp, &paho.Connect{ClientID: "ovp", CleanStart: true}, nil)
+	pub.pub(t, &paho.Publish{Topic: "ov/x", QoS: 1, Payload: []byte("once")})
+	p := r.read(t).(*Publish)
+	ids := append([]uint32(nil), p.Props.SubscriptionIDs...)
+	slices.Sort(ids)
+	if p.QoS != 1 || !slices.Equal(ids, []uint32{1, 2, 3}) {
+		t.Fatalf("QoS %d, subscription identifiers %v", p.QoS, ids)
+	}
+	r.sendPacket(t, &Ack{Kind: PUBACK, PacketID: p.PacketID})
+	pub.pub(t, &paho.Publish{Topic: "ov/y", QoS: 0, Payload: []byte("second")})
+	if p := r.read(t).(*Publish); string(p.Payload) != "second" || len(p.Props.SubscriptionIDs) != 2 {
+		t.Fatalf("second: %q ids %v", p.Payload, p.Props.SubscriptionIDs)
 	}
 }

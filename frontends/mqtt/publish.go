@@ -1,8 +1,10 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -15,41 +17,43 @@ func (s *Server) publish(m *Message) int {
 		s.retain(m)
 	}
 	mt := s.tree.match(m.Topic)
-	type agg struct {
-		sess   *session
-		qos    byte
-		retain bool
-		ids    []uint32
-	}
-	var per map[*session]*agg
-	if len(mt.subs) > 0 {
-		per = make(map[*session]*agg, len(mt.subs))
-	}
-	for _, sub := range mt.subs {
-		if sub.opts.NoLocal && m.From != "" && sub.sess.id == m.From {
-			continue // [MQTT-3.8.3-3]
-		}
-		a := per[sub.sess]
-		if a == nil {
-			a = &agg{sess: sub.sess}
-			per[sub.sess] = a
-		}
-		// Overlapping subscriptions: one copy, the highest QoS, every
-		// subscription identifier ([MQTT-3.3.4-3..5]).
-		a.qos = max(a.qos, min(m.QoS, sub.opts.QoS))
-		if sub.opts.RetainAsPublished && m.Retain {
-			a.retain = true
-		}
-		if sub.id != 0 {
-			a.ids = append(a.ids, sub.id)
-		}
+	// Overlapping subscriptions of one session give one copy: the highest
+	// QoS, every subscription identifier ([MQTT-3.3.4-3..5]). Sorting by
+	// session groups them without a map (most sessions match once).
+	subs := mt.subs
+	if len(subs) > 1 {
+		slices.SortFunc(subs, func(a, b *subscriber) int { return cmp.Compare(a.sess.serial, b.sess.serial) })
 	}
 	n := 0
 	// stored: queued for offline persistent sessions; durable (storeQueued)
 	// before publish returns, so before the publisher's PUBACK / PUBREC.
 	var stored []*QueuedChange
-	for _, a := range per {
-		if ch := a.sess.deliver(&outMsg{msg: m, qos: a.qos, retain: a.retain, subIDs: a.ids}); ch != nil {
+	for i := 0; i < len(subs); {
+		ss := subs[i].sess
+		var (
+			qos     byte
+			retain  bool
+			ids     []uint32
+			matched bool
+		)
+		for ; i < len(subs) && subs[i].sess == ss; i++ {
+			sub := subs[i]
+			if sub.opts.NoLocal && m.From != "" && ss.id == m.From {
+				continue // [MQTT-3.8.3-3]
+			}
+			matched = true
+			qos = max(qos, min(m.QoS, sub.opts.QoS))
+			if sub.opts.RetainAsPublished && m.Retain {
+				retain = true
+			}
+			if sub.id != 0 {
+				ids = append(ids, sub.id)
+			}
+		}
+		if !matched {
+			continue
+		}
+		if ch := ss.deliver(&outMsg{msg: m, qos: qos, retain: retain, subIDs: ids}); ch != nil {
 			stored = append(stored, ch)
 		}
 		n++

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,8 @@ func (om *outMsg) stored() StoredQueued {
 type session struct {
 	srv *Server
 	id  string
+	// serial orders sessions (publish groups a topic's matches by it).
+	serial uint64
 
 	// storeMu orders this session's SessionStore writes (Put, Delete):
 	// a Put after the session ended is skipped, and the Delete of an
@@ -72,7 +75,7 @@ type session struct {
 }
 
 func newSession(s *Server, id string) *session {
-	ss := &session{srv: s, id: id}
+	ss := &session{srv: s, id: id, serial: sessionSerial.Add(1)}
 	ss.mu.subs = make(map[string]*subscriber)
 	ss.mu.inQoS2 = make(map[uint16]struct{})
 	// Queue sequence numbers start at the clock, so a new incarnation of a
@@ -81,6 +84,9 @@ func newSession(s *Server, id string) *session {
 	ss.mu.qseq = uint64(max(s.now().UnixNano(), 0))
 	return ss
 }
+
+// sessionSerial numbers sessions.
+var sessionSerial atomic.Uint64
 
 func (ss *session) online() bool {
 	ss.mu.Lock()
