@@ -997,6 +997,7 @@ func newBenchMQTTBrokerCommand() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "listening", a.String())
 			io.Copy(io.Discard, cmd.InOrStdin())
 			if heapProfile != "" { // before Close: the connections' memory
+				runtime.GC() // the profile shows the heap as of the last GC
 				f, err := os.Create(heapProfile)
 				if err != nil {
 					return errors.Join(err, srv.Close())
