@@ -18,7 +18,8 @@ import (
 // The MQTT ACL rules: `strata mqtt acl add|list|remove` and their admin
 // API routes, over meta's security shard (meta.MQTTRule). The rules are
 // an ordered list: the first rule that matches a request decides; when
-// none does, mqtt-acl-no-match does (allow by default). Brokers re-read
+// none does, the mqtt_topic ACL bindings may (frontends/mqtt/acl.go), and
+// then mqtt-acl-no-match (allow by default). Brokers re-read
 // the list every 2 seconds.
 //
 //	GET    /api/v1/mqtt/acls       {"rules": [rule...]} in evaluation order
@@ -154,9 +155,11 @@ func newMQTTCommand() *cobra.Command {
 		Short: "Add, list and remove MQTT ACL rules (who may publish, subscribe and retain where)",
 		Long: `MQTT ACL rules are an ordered list, kept in meta (/api/v1/mqtt/acls). For each
 publish, retain, subscribe and delivery the broker tries the rules in order;
-the first rule that matches decides (allow or deny). When none matches,
-mqtt-acl-no-match decides (allow by default, as EMQX; set deny for Mosquitto's
-deny-unless-listed, or end the list with a deny rule on "#").
+the first rule that matches decides (allow or deny). When none matches, the
+Kafka-style mqtt_topic bindings of "strata acl" decide if one applies (a
+matching deny wins), and otherwise mqtt-acl-no-match does (allow by default, as
+EMQX; set deny for Mosquitto's deny-unless-listed, or end the list with a deny
+rule on "#").
 
 A rule matches when all it names matches: the action (publish, subscribe,
 retain, all; subscribe also decides what a subscriber is sent), the topic

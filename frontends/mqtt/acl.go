@@ -7,9 +7,17 @@ package mqtt
 // Evaluation (EMQX's model, which Mosquitto users also find familiar):
 //  1. The rules are tried in order; the first rule that matches the
 //     request decides (allow or deny).
-//  2. No rule matches: SecurityOptions.ACLDeny decides (default allow,
-//     EMQX's no_match; set it for Mosquitto's deny-unless-listed, or end
-//     the list with a deny-all rule).
+//  2. No rule matches: the Kafka-style mqtt_topic bindings (`strata acl
+//     --resource-type mqtt_topic`, meta.ACLBinding) decide if any of them
+//     applies to the request, with Kafka's rule: a matching deny wins,
+//     then a matching allow. Principal "User:<principal>" ("User:ANONYMOUS"
+//     for an anonymous client) or "User:*", host the client's IP or "*",
+//     operation the action or "all"; the pattern is literal (the topic,
+//     or "*" for all), prefixed, or an MQTT filter (covering, for a
+//     subscription).
+//  3. Neither: SecurityOptions.ACLDeny decides (default allow, EMQX's
+//     no_match; set it for Mosquitto's deny-unless-listed, or end the
+//     list with a deny-all rule).
 //
 // A rule matches when every field it sets matches:
 //   - action: publish (ActionPublish), subscribe (ActionSubscribe, and
@@ -62,13 +70,27 @@ type aclRule struct {
 	hasIP   bool
 }
 
-// aclHolder holds the compiled rules.
-type aclHolder struct {
-	deny  bool // the no-match decision is deny
-	rules atomic.Pointer[[]aclRule]
+// aclSet is what the checks read: the compiled rules and the mqtt_topic
+// bindings.
+type aclSet struct {
+	rules    []aclRule
+	bindings []meta.ACLBinding
 }
 
-func (h *aclHolder) set(rules []meta.MQTTRule) {
+// aclHolder holds the current aclSet.
+type aclHolder struct {
+	deny bool // the no-match decision is deny
+	cur  atomic.Pointer[aclSet]
+}
+
+// set compiles rules and keeps the mqtt_topic bindings of acls.
+func (h *aclHolder) set(rules []meta.MQTTRule, acls []meta.ACLBinding) {
+	var bindings []meta.ACLBinding
+	for _, b := range acls {
+		if b.ResourceType == meta.ResourceMQTTTopic {
+			bindings = append(bindings, b)
+		}
+	}
 	out := make([]aclRule, 0, len(rules))
 	for _, r := range rules {
 		c := aclRule{allow: r.Permission == meta.PermissionAllow, topic: r.Topic, user: r.Username, client: r.ClientID,
@@ -92,7 +114,7 @@ func (h *aclHolder) set(rules []meta.MQTTRule) {
 		}
 		out = append(out, c)
 	}
-	h.rules.Store(&out)
+	h.cur.Store(&aclSet{rules: out, bindings: bindings})
 }
 
 // Authorize implements Authorizer (see the file comment).
@@ -105,8 +127,9 @@ func (s *Security) Authorize(r *AuthzRequest) bool {
 }
 
 func (h *aclHolder) decide(r *AuthzRequest) bool {
-	rules := *h.rules.Load()
-	if len(rules) == 0 {
+	set := h.cur.Load()
+	rules := set.rules
+	if len(rules) == 0 && len(set.bindings) == 0 {
 		return !h.deny
 	}
 	var want uint8
@@ -157,7 +180,64 @@ func (h *aclHolder) decide(r *AuthzRequest) bool {
 			return rule.allow
 		}
 	}
+	if len(set.bindings) > 0 {
+		if !ipDone {
+			ip, ipOK = addrIP(c.Remote)
+		}
+		if allowed, applies := decideBindings(set.bindings, r, ip, ipOK); applies {
+			return allowed
+		}
+	}
 	return !h.deny
+}
+
+// decideBindings applies the mqtt_topic bindings with Kafka's rule (deny
+// wins); applies is false when no binding is about this request.
+func decideBindings(bindings []meta.ACLBinding, r *AuthzRequest, ip netip.Addr, ipOK bool) (allowed, applies bool) {
+	op := "subscribe"
+	switch r.Action {
+	case ActionPublish:
+		op = "publish"
+	case ActionRetain:
+		op = "retain"
+	}
+	principal := "User:ANONYMOUS"
+	if r.Client.Principal != "" {
+		principal = "User:" + r.Client.Principal
+	}
+	host := ""
+	if ipOK {
+		host = ip.String()
+	}
+	for i := range bindings {
+		b := &bindings[i]
+		if b.Operation != op && b.Operation != "all" ||
+			b.Principal != principal && b.Principal != "User:*" ||
+			b.Host != "*" && b.Host != host {
+			continue
+		}
+		var match bool
+		switch b.PatternType {
+		case meta.PatternLiteral:
+			match = b.ResourceName == r.Topic || b.ResourceName == "*"
+		case meta.PatternPrefixed:
+			match = strings.HasPrefix(r.Topic, b.ResourceName)
+		case meta.PatternMQTTFilter:
+			if r.Action == ActionSubscribe {
+				match = filterCovers(b.ResourceName, r.Topic)
+			} else {
+				match = meta.MatchTopicFilter(b.ResourceName, r.Topic)
+			}
+		}
+		if !match {
+			continue
+		}
+		if b.Permission == meta.PermissionDeny {
+			return false, true
+		}
+		allowed, applies = true, true
+	}
+	return allowed, applies
 }
 
 // substitute replaces %u and %c in filter; false when a value it needs is

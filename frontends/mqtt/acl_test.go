@@ -58,7 +58,7 @@ func TestDecide(t *testing.T) {
 	for _, deny := range []bool{false, true} {
 		var h aclHolder
 		h.deny = deny
-		h.set(rules)
+		h.set(rules, nil)
 		for _, c := range []struct {
 			c      *ClientInfo
 			action Action
@@ -82,7 +82,7 @@ func TestDecide(t *testing.T) {
 		}
 	}
 	var h aclHolder
-	h.set(nil)
+	h.set(nil, nil)
 	if !h.decide(&AuthzRequest{Client: &ClientInfo{}, Action: ActionPublish, Topic: "x"}) {
 		t.Fatal("no rules and default allow denied")
 	}
@@ -107,4 +107,48 @@ func FuzzFilterCovers(f *testing.F) {
 			t.Fatalf("%q does not cover itself", rule)
 		}
 	})
+}
+
+// TestDecideBindings: with no ordered rule matching, the Kafka-style
+// mqtt_topic bindings decide (deny wins) when one applies; the ordered
+// rules come first.
+func TestDecideBindings(t *testing.T) {
+	bind := func(perm, principal, host, op, pattern, name string) meta.ACLBinding {
+		return meta.ACLBinding{ResourceType: meta.ResourceMQTTTopic, ResourceName: name, PatternType: pattern,
+			Principal: principal, Host: host, Operation: op, Permission: perm}
+	}
+	var h aclHolder
+	h.deny = true
+	h.set([]meta.MQTTRule{{Permission: "allow", Action: "all", Topic: "a/#"}}, []meta.ACLBinding{
+		bind("deny", "User:eve", "*", "publish", meta.PatternMQTTFilter, "a/#"),
+		bind("deny", "User:eve", "*", "all", meta.PatternMQTTFilter, "b/#"),
+		bind("allow", "User:*", "*", "publish", meta.PatternMQTTFilter, "b/+"),
+		bind("allow", "User:*", "*", "subscribe", meta.PatternPrefixed, "news"),
+		bind("allow", "User:ANONYMOUS", "10.0.0.1", "all", meta.PatternLiteral, "anon"),
+		{ResourceType: meta.ResourceTopic, ResourceName: "*", PatternType: meta.PatternLiteral, Principal: "User:*", Host: "*", Operation: "all", Permission: "allow"},
+	})
+	client := func(user, ip string) *ClientInfo {
+		return &ClientInfo{ClientID: "c", Principal: user, Remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1}}
+	}
+	for _, c := range []struct {
+		c      *ClientInfo
+		action Action
+		topic  string
+		want   bool
+	}{
+		{client("eve", "10.0.0.9"), ActionPublish, "a/x", true}, // the ordered rule first
+		{client("eve", "10.0.0.9"), ActionPublish, "b/x", false},
+		{client("bob", "10.0.0.9"), ActionPublish, "b/x", true},
+		{client("bob", "10.0.0.9"), ActionPublish, "b/x/y", false}, // no binding applies: the default (deny)
+		{client("bob", "10.0.0.9"), ActionSubscribe, "newsroom/#", true},
+		{client("bob", "10.0.0.9"), ActionReceive, "newsroom/1", true},
+		{client("bob", "10.0.0.9"), ActionPublish, "newsroom/1", false},
+		{client("", "10.0.0.1"), ActionRetain, "anon", true},
+		{client("", "10.0.0.2"), ActionRetain, "anon", false},
+		{client("bob", "10.0.0.9"), ActionSubscribe, "other", false}, // a Kafka topic binding does not count
+	} {
+		if got := h.decide(&AuthzRequest{Client: c.c, Action: c.action, Topic: c.topic}); got != c.want {
+			t.Errorf("%s@%s %d %q: %v", c.c.Principal, c.c.Remote, c.action, c.topic, got)
+		}
+	}
 }

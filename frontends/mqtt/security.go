@@ -195,7 +195,7 @@ func NewSecurity(opts SecurityOptions) (*Security, error) {
 	s := &Security{opts: opts, log: opts.Logger, secret: make([]byte, 32), stop: make(chan struct{})}
 	rand.Read(s.secret)
 	s.acl.deny = opts.ACLDeny
-	s.acl.set(nil)
+	s.acl.set(nil, nil)
 	if opts.ConnectRate > 0 {
 		s.connects = newRateLimiter(opts.ConnectRate, opts.ConnectBurst)
 	}
@@ -245,7 +245,8 @@ func (s *Security) loop() {
 	}
 }
 
-// Refresh re-reads the MQTT ACL rules from meta now.
+// Refresh re-reads the MQTT ACL rules and the mqtt_topic ACL bindings
+// from meta now.
 func (s *Security) Refresh(ctx context.Context) error {
 	if s.opts.Users == nil {
 		return nil
@@ -254,7 +255,11 @@ func (s *Security) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mqtt: ACL rules: %w", err)
 	}
-	s.acl.set(rules)
+	acls, err := s.opts.Users.DescribeACLs(ctx, meta.ACLFilter{ResourceType: meta.ResourceMQTTTopic})
+	if err != nil {
+		return fmt.Errorf("mqtt: mqtt_topic ACLs: %w", err)
+	}
+	s.acl.set(rules, acls)
 	return nil
 }
 
