@@ -225,7 +225,7 @@ func (r *TopicRouter) Close() error {
 
 // Refresh re-reads the rules now.
 func (r *TopicRouter) Refresh(ctx context.Context) error {
-	_, err := r.readRules(ctx, time.Time{})
+	_, err := r.readRules(ctx, time.Time{}, true)
 	return err
 }
 
@@ -237,18 +237,19 @@ func (r *TopicRouter) rules(ctx context.Context) ([]meta.RouteRule, error) {
 	if !fetched.IsZero() && time.Since(fetched) < r.opts.RefreshInterval {
 		return rules, nil
 	}
-	return r.readRules(ctx, fetched)
+	return r.readRules(ctx, fetched, false)
 }
 
-// readRules reads the rules unless another caller did since seen.
-func (r *TopicRouter) readRules(ctx context.Context, seen time.Time) ([]meta.RouteRule, error) {
+// readRules reads the rules; unless force, not when another caller read
+// them since the caller saw the cache fetched at seen.
+func (r *TopicRouter) readRules(ctx context.Context, seen time.Time, force bool) ([]meta.RouteRule, error) {
 	r.refresh.Lock()
 	defer r.refresh.Unlock()
 	r.mu.Lock()
 	rules, fetched := r.mu.rules, r.mu.fetched
 	r.mu.Unlock()
-	if !seen.IsZero() && fetched.After(seen) {
-		return rules, nil // refreshed while we waited
+	if !force && !fetched.Equal(seen) {
+		return rules, nil // read while we waited
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()

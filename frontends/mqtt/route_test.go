@@ -396,3 +396,33 @@ func TestRouteReverseQueueFullDrops(t *testing.T) {
 		})
 	}
 }
+
+// slowRules takes its time, as a meta read across a network would.
+type slowRules struct{ staticRules }
+
+func (s *slowRules) List(ctx context.Context) ([]meta.RouteRule, error) {
+	time.Sleep(20 * time.Millisecond)
+	return s.staticRules.List(ctx)
+}
+
+func TestRouteRulesOneReadPerTTL(t *testing.T) {
+	rules := &slowRules{}
+	r := newTestRouter(t, rules, openTestStore(t)) // TTL 50 ms
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := r.Route(t.Context(), &ClientInfo{ClientID: "c"}, &Message{Topic: "a/b"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if rules.reads != 1 {
+		t.Fatalf("20 concurrent publishes on a cold cache made %d reads, want 1", rules.reads)
+	}
+	time.Sleep(60 * time.Millisecond)
+	r.Route(t.Context(), &ClientInfo{ClientID: "c"}, &Message{Topic: "a/b"})
+	if rules.reads != 2 {
+		t.Fatalf("after the TTL: %d reads, want 2", rules.reads)
+	}
+}
