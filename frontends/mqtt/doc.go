@@ -42,13 +42,18 @@
 //     head), so delivery is ordered per topic and QoS.
 //  5. A QoS 1 publish is acknowledged, and a QoS 2 publish gets PUBREC,
 //     only after Router.Route returned (the message is durable where it
-//     routes) and after it was queued for every matching session.
+//     routes) and after it was queued for every matching session; a copy
+//     queued for an offline persistent session is in the
+//     SessionQueueStore (PebbleStore: fsynced) by then.
 //  6. A QoS 2 publish is delivered once: its packet id stays in the
 //     session's inbound set from PUBREC until PUBREL, and a PUBLISH with
 //     an id in the set is answered with PUBREC without delivery.
 //  7. A session lives from CONNECT until its expiry interval has passed
 //     with no connection (0: at disconnect; 3.x clean session 0: never).
 //     In-flight messages survive reconnection and are resent with DUP.
+//  8. Queued messages carry a per-session Seq, given under session.mu and
+//     increasing in queue order; stored queues are ordered by it, and a
+//     Put never deletes an entry above its snapshot's LastSeq.
 //
 // # Packets
 //
