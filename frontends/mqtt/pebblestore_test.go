@@ -2,11 +2,14 @@ package mqtt
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"net"
 	"reflect"
 	"slices"
@@ -821,4 +824,126 @@ func BenchmarkPebbleStoreEnqueue(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestPebbleStoreRandomOps runs random Put / Enqueue / Delete / All /
+// reopen sequences (stale snapshots, drops, enqueues before a session
+// value and after its deletion) against PebbleStore and against a model
+// of the rules in SessionQueueStore's doc, comparing every load.
+func TestPebbleStoreRandomOps(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	dir := t.TempDir()
+	st := openPebbleTestStore(t, nil, dir, false)
+	type client struct {
+		header  *StoredSession // nil: no session value
+		entries map[uint64]bool
+		seq     uint64 // the session's last given Seq
+	}
+	ids := []string{"a", "b", "c"}
+	model := map[string]*client{}
+	for _, id := range ids {
+		model[id] = &client{entries: map[uint64]bool{}}
+	}
+	queued := func(seq uint64) StoredQueued {
+		return StoredQueued{Seq: seq, QoS: byte(1 + seq%2), Msg: &Message{Topic: "t", Payload: fmt.Appendf(nil, "%d", seq), QoS: 2}}
+	}
+	want := func() []*StoredSession {
+		var out []*StoredSession
+		for _, id := range ids {
+			c := model[id]
+			if c.header == nil {
+				clear(c.entries) // orphans are deleted by the load
+				continue
+			}
+			s := *c.header
+			s.Queued = nil
+			var seqs []uint64
+			for q := range c.entries {
+				seqs = append(seqs, q)
+			}
+			slices.Sort(seqs)
+			for _, q := range seqs {
+				s.Queued = append(s.Queued, queued(q))
+				s.LastSeq = max(s.LastSeq, q)
+			}
+			out = append(out, &s)
+		}
+		return out
+	}
+	for step := range 400 {
+		id := ids[rng.IntN(len(ids))]
+		c := model[id]
+		var op string
+		switch r := rng.IntN(10); {
+		case r < 4: // Enqueue, sometimes dropping the oldest
+			c.seq++
+			ch := QueuedChange{ClientID: id, Queued: queued(c.seq)}
+			if len(c.entries) > 0 && rng.IntN(3) == 0 {
+				ch.Dropped = slices.Min(slices.Collect(maps.Keys(c.entries)))
+				delete(c.entries, ch.Dropped)
+			}
+			c.entries[c.seq] = true
+			op = fmt.Sprintf("enqueue %s %d drop %d", id, c.seq, ch.Dropped)
+			if err := st.Sessions().Enqueue([]QueuedChange{ch}); err != nil {
+				t.Fatal(err)
+			}
+		case r < 7: // Put a snapshot, possibly stale, keeping a random part of the queue
+			last := c.seq - min(c.seq, uint64(rng.IntN(2)))
+			snap := &StoredSession{ClientID: id, Version: Version5, ExpiryInterval: uint32(rng.IntN(3)), LastSeq: last}
+			if rng.IntN(2) == 0 {
+				snap.Subscriptions = []StoredSubscription{{Subscription: Subscription{Filter: "x/#", QoS: 1}}}
+			}
+			for q := range c.entries {
+				if q <= last && rng.IntN(4) != 0 {
+					snap.Queued = append(snap.Queued, queued(q))
+				}
+			}
+			slices.SortFunc(snap.Queued, func(a, b StoredQueued) int { return cmp.Compare(a.Seq, b.Seq) })
+			for q := range c.entries {
+				if q <= last && !slices.ContainsFunc(snap.Queued, func(x StoredQueued) bool { return x.Seq == q }) {
+					delete(c.entries, q)
+				}
+			}
+			h := *snap
+			c.header = &h
+			op = fmt.Sprintf("put %s last %d queued %d", id, last, len(snap.Queued))
+			if err := st.Sessions().Put(snap); err != nil {
+				t.Fatal(err)
+			}
+		case r < 8:
+			c.header = nil
+			clear(c.entries)
+			op = "delete " + id
+			if err := st.Sessions().Delete(id); err != nil {
+				t.Fatal(err)
+			}
+		case r < 9:
+			op = "reopen"
+			st.Close()
+			st = openPebbleTestStore(t, nil, dir, false)
+		default:
+			op = "load"
+		}
+		got, err := st.Sessions().All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := want(); !reflect.DeepEqual(got, w) {
+			t.Fatalf("step %d (%s): loaded\n%s\nwant\n%s", step, op, dumpSessions(got), dumpSessions(w))
+		}
+	}
+}
+
+func dumpSessions(ss []*StoredSession) string {
+	var b strings.Builder
+	for _, s := range ss {
+		fmt.Fprintf(&b, "  %s last %d subs %d queued", s.ClientID, s.LastSeq, len(s.Subscriptions))
+		for _, q := range s.Queued {
+			fmt.Fprintf(&b, " %d", q.Seq)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
