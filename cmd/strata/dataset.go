@@ -289,6 +289,21 @@ type readOptions struct {
 	flightAddr string
 	req        dataset.Request
 	out        string
+	json       bool
+}
+
+// readResultJSON is `strata dataset read -o json`.
+type readResultJSON struct {
+	Rows        int64   `json:"rows"`
+	Batches     int64   `json:"batches"`
+	Bytes       int64   `json:"bytes"`
+	Seconds     float64 `json:"seconds"`
+	RowsPerSec  float64 `json:"rows_per_second"`
+	BytesPerSec float64 `json:"bytes_per_second"`
+	// Position is the rank's next global position (the batches' last
+	// app_metadata).
+	Position int64  `json:"position"`
+	Out      string `json:"out,omitempty"`
 }
 
 func (dc *datasetCLI) readCommand() *cobra.Command {
@@ -304,6 +319,10 @@ bar on a terminal. --out saves what was read as an Arrow IPC file.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.req.Dataset = args[0]
+			if dc.output != "table" && dc.output != "json" {
+				return fmt.Errorf("-o %q: want table or json", dc.output)
+			}
+			o.json = dc.output == "json"
 			ctx := cmd.Context()
 			if cmd.Flags().Changed("timeout") {
 				var cancel context.CancelFunc
@@ -410,6 +429,10 @@ func readDataset(ctx context.Context, stdout, stderr io.Writer, o readOptions) e
 	}
 	took := time.Since(start)
 	secs := max(took.Seconds(), 1e-9)
+	if o.json {
+		return writeIndentedJSON(stdout, readResultJSON{Rows: rows, Batches: batches, Bytes: size, Seconds: took.Seconds(),
+			RowsPerSec: float64(rows) / secs, BytesPerSec: float64(size) / secs, Position: md.Position, Out: o.out})
+	}
 	fmt.Fprintf(stdout, "read %d rows in %d batches (%s) in %s: %.0f rows/s, %s/s; next position %d\n",
 		rows, batches, humanize.IBytes(uint64(size)), took.Round(time.Millisecond), float64(rows)/secs,
 		humanize.IBytes(uint64(float64(size)/secs)), md.Position)

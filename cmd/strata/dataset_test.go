@@ -198,6 +198,10 @@ func TestDatasetServeEndToEnd(t *testing.T) {
 	out := filepath.Join(cwd, "rank1.arrow")
 	r = ok("dataset", "read", "pq", "--epoch", "1", "--seed", "5", "--rank", "1", "--world-size", "2", "--batch-rows", "50", "--out", out)
 	mustMatch(t, r.stdout, `^read 168 rows in 4 batches .* rows/s`, `saved to `)
+	var rj readResultJSON
+	if err := json.Unmarshal([]byte(ok("dataset", "read", "pq", "--epoch", "1", "--seed", "5", "--world-size", "2", "-o", "json").stdout), &rj); err != nil || rj.Rows != 168 || rj.Position != int64(total) || rj.RowsPerSec <= 0 {
+		t.Fatalf("read -o json: %+v %v", rj, err)
+	}
 	f, err := os.Open(out)
 	if err != nil {
 		t.Fatal(err)
