@@ -105,7 +105,7 @@
 // Bodies (uv = unsigned varint, sv = zigzag varint, both encoding/binary;
 // str / bin = uv length + bytes; times are Unix nanoseconds, 0 = none):
 //
-//	'S' session:  | level u8 (3, 4, 5) | expiry interval u32 | disconnected at sv | last seq uv |
+//	'S' session:  | level u8 (3, 4, 5; 0 none) | expiry interval u32 | disconnected at sv | last seq uv |
 //	              | uv n, n x subscription | uv n, n x (packet id u16 | delivery) | uv n, n x inbound QoS 2 id u16 |
 //	    subscription: | filter str | options u8 (SUBSCRIBE's: QoS bits 0-1, no local 0x04,
 //	                  |   retain as published 0x08, retain handling bits 4-5) | subscription id uv |

@@ -964,7 +964,7 @@ func decodeSessionValue(id string, v []byte) (*StoredSession, error) {
 	r := &valueReader{b: body}
 	st := &StoredSession{ClientID: id}
 	st.Version = r.u8()
-	if r.err == nil && st.Version != Version31 && st.Version != Version311 && st.Version != Version5 {
+	if r.err == nil && st.Version > Version5 { // 0: a session the broker never saw connect (kept as is)
 		r.fail("protocol level %d", st.Version)
 	}
 	st.ExpiryInterval = r.u32()
