@@ -284,6 +284,12 @@ func (c *conn) onPublish(p *Publish) bool {
 	if err := validTopicName(topic); err != nil {
 		return c.fail(TopicNameInvalid, "invalid topic name")
 	}
+	if v5 && len(p.Props.SubscriptionIDs) > 0 {
+		return c.fail(ProtocolError, "a client PUBLISH carries a subscription identifier") // [MQTT-3.3.4-6]
+	}
+	if v5 && p.Props.Has(PropResponseTopic) && validTopicName(p.Props.ResponseTopic) != nil {
+		return c.fail(ProtocolError, "response topic is not a topic name") // [MQTT-3.3.2-14]
+	}
 	ack := func(rc ReasonCode, why string) bool {
 		switch p.QoS {
 		case 1:
@@ -513,8 +519,9 @@ func (c *conn) onDisconnect(p *Disconnect) bool {
 		}
 		ss.mu.Unlock()
 	}
-	// 0x04 "disconnect with will message" publishes the will; anything
-	// else from the client is a normal end ([MQTT-3.14.4-3]).
-	c.normalExit = c.version != Version5 || p.Reason != DisconnectWithWill
+	// Only reason 0x00 (normal disconnection) drops the will; 0x04
+	// (disconnect with will message) and the error reasons publish it
+	// ([MQTT-3.1.2-10], [MQTT-3.14.4-3]).
+	c.normalExit = c.version != Version5 || p.Reason == Success
 	return false
 }

@@ -190,8 +190,17 @@ func TestMalformedClosesOnlyThatConnection(t *testing.T) {
 		{0x00, 0x00},                               // type 0
 		{0x30, 0x05, 0x00, 0x01, 0x2b, 0x00, 0x00}, // PUBLISH to "+"
 	}
+	bad5 := [][]byte{
+		{0x30, 0x06, 0x00, 0x01, 0x74, 0x02, 0x0b, 0x01},             // PUBLISH with a subscription identifier
+		{0x30, 0x08, 0x00, 0x01, 0x74, 0x04, 0x08, 0x00, 0x01, 0x23}, // response topic "#"
+		{0x30, 0x07, 0x00, 0x01, 0x74, 0x03, 0x23, 0x00, 0x00},       // topic alias 0
+	}
 	for _, v := range []byte{4, 5} {
-		for _, pk := range bad {
+		all := bad
+		if v == 5 {
+			all = append(append([][]byte(nil), bad...), bad5...)
+		}
+		for _, pk := range all {
 			r := dialRaw(t, b.tcp, v)
 			r.sendPacket(t, connectPacket(v, "bad", 0))
 			r.read(t) // CONNACK

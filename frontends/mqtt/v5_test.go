@@ -317,6 +317,12 @@ func TestV5WillDelay(t *testing.T) {
 	if m := watch.next(t); m.Topic != "will/w4" {
 		t.Fatalf("will on %q", m.Topic)
 	}
+	// So does a DISCONNECT with an error reason.
+	c, _ = dialWill("w5", 0)
+	c.Disconnect(&paho.Disconnect{ReasonCode: 0x80})
+	if m := watch.next(t); m.Topic != "will/w5" {
+		t.Fatalf("will on %q", m.Topic)
+	}
 }
 
 func TestV5SharedSubscriptions(t *testing.T) {
