@@ -92,7 +92,10 @@
 // resource type, pattern type, name, operation, allow|deny}, deduplicated,
 // deleted and listed by filter with Kafka's any/match semantics;
 // mqtt_topic resources take MQTT filters. Authorize decides a request
-// against a list of bindings (deny wins, implied operations).
+// against a list of bindings (deny wins, implied operations). Beside them,
+// the ordered MQTT ACL rules (mqtt_acl.go: {permission, action, topic
+// filter with %u/%c, user, client id, IP/CIDR}, ids never reused) that
+// the MQTT frontend evaluates first-match.
 //
 // routes (routes.go): MQTT topic filter -> topic template rules ({N} = the
 // N-th '+' level), key mode, direction; MatchRoute is the pure matcher the
