@@ -113,7 +113,11 @@
 //	'R' retained: | message |
 //	delivery:     | flags u8 (QoS 1/2 bits 0-1, retain 0x04, released 0x08) | uv n, n x subscription id uv | message |
 //	message:      | topic str | payload bin | flags u8 (QoS bits 0-1, retain 0x04) | from str |
-//	              | created sv | PUBLISH properties (5.0 encoding: varint length + properties) |
+//	              | created sv | properties |
+//	properties:   | present u8 (payload format 0x01, message expiry 0x02, content type 0x04,
+//	              |   response topic 0x08, correlation data 0x10) | [payload format u8] |
+//	              | [message expiry u32] | [content type str] | [response topic str] |
+//	              | [correlation data bin] | uv n, n x user property (key str, value str) |
 //
 // Decoders (FuzzStoreValue) check the CRC first, then magic, version and
 // kind, every length against the bytes left and every field's range, and

@@ -742,7 +742,51 @@ func appendMessage(b []byte, m *Message) []byte {
 	b = append(b, f)
 	b = storeAppendString(b, m.From)
 	b = appendTime(b, m.Created)
-	return appendProperties(b, &m.Props)
+	return appendMessageProps(b, &m.Props)
+}
+
+// Message property presence bits (the properties that travel with a
+// message: messageProps).
+const (
+	mpPayloadFormat = 1 << iota
+	mpMessageExpiry
+	mpContentType
+	mpResponseTopic
+	mpCorrelationData
+	mpAll = 1<<iota - 1
+)
+
+// appendMessageProps writes the message properties in the store's own
+// layout, not the wire's: the wire decoder refuses what the broker may hold
+// (an injected content type that is not UTF-8), and a load must not.
+func appendMessageProps(b []byte, p *Properties) []byte {
+	var present byte
+	for i, id := range []PropID{PropPayloadFormat, PropMessageExpiry, PropContentType, PropResponseTopic, PropCorrelationData} {
+		if p.Has(id) {
+			present |= 1 << i
+		}
+	}
+	b = append(b, present)
+	if present&mpPayloadFormat != 0 {
+		b = append(b, p.PayloadFormat)
+	}
+	if present&mpMessageExpiry != 0 {
+		b = binary.BigEndian.AppendUint32(b, p.MessageExpiry)
+	}
+	if present&mpContentType != 0 {
+		b = storeAppendString(b, p.ContentType)
+	}
+	if present&mpResponseTopic != 0 {
+		b = storeAppendString(b, p.ResponseTopic)
+	}
+	if present&mpCorrelationData != 0 {
+		b = storeAppendBytes(b, p.CorrelationData)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.User)))
+	for _, u := range p.User {
+		b = storeAppendString(storeAppendString(b, u.Key), u.Value)
+	}
+	return b
 }
 
 func appendDelivery(b []byte, qos byte, retain, released bool, subIDs []uint32, m *Message) []byte {
@@ -918,13 +962,44 @@ func (r *valueReader) message() *Message {
 		r.fail("message topic %q: %v", m.Topic, err)
 		return nil
 	}
-	n, err := decodeProperties(r.b, PUBLISH, &m.Props)
-	if err != nil {
-		r.fail("message properties: %v", err)
+	r.messageProps(&m.Props)
+	if r.err != nil {
 		return nil
 	}
-	r.b = r.b[n:]
 	return m
+}
+
+// messageProps reads appendMessageProps's layout.
+func (r *valueReader) messageProps(p *Properties) {
+	present := r.u8()
+	if present&^mpAll != 0 {
+		r.fail("message property bits %#x", present)
+		return
+	}
+	if present&mpPayloadFormat != 0 {
+		p.PayloadFormat = r.u8()
+		p.Set(PropPayloadFormat)
+	}
+	if present&mpMessageExpiry != 0 {
+		p.MessageExpiry = r.u32()
+		p.Set(PropMessageExpiry)
+	}
+	if present&mpContentType != 0 {
+		p.ContentType = r.str()
+		p.Set(PropContentType)
+	}
+	if present&mpResponseTopic != 0 {
+		p.ResponseTopic = r.str()
+		p.Set(PropResponseTopic)
+	}
+	if present&mpCorrelationData != 0 {
+		p.CorrelationData = r.bytes()
+		p.Set(PropCorrelationData)
+	}
+	for n := r.count(2); n > 0 && r.err == nil; n-- {
+		k := r.str()
+		p.User = append(p.User, UserProperty{k, r.str()})
+	}
 }
 
 // delivery reads a queued or in-flight message's delivery fields.

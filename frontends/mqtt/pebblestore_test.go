@@ -502,7 +502,15 @@ func storeSamples() (sessions []*StoredSession, retained []*Message) {
 			InboundQoS2: []uint16{3, 4},
 		},
 	}
-	return sessions, []*Message{m5, m3}
+	// Injected from Kafka headers: not what the wire decoder accepts, kept as is.
+	var odd Properties
+	odd.ContentType = "\xff"
+	odd.Set(PropContentType)
+	odd.PayloadFormat = 1
+	odd.Set(PropPayloadFormat)
+	odd.User = []UserProperty{{"a\x00", ""}}
+	mk := &Message{Topic: "from/kafka", Payload: []byte{0}, Props: odd, Created: created}
+	return sessions, []*Message{m5, m3, mk}
 }
 
 func TestStoreCodecRoundTrip(t *testing.T) {
@@ -554,7 +562,8 @@ func TestStoreValueGolden(t *testing.T) {
 		"05",       // flags: QoS 1 | retain 0x04
 		"01", "64", // from "d"
 		"02", // created 1 ns (zigzag varint)
-		"00", // no properties
+		"00", // properties: none present
+		"00", // no user properties
 	}, "")
 	body, _ := hex.DecodeString(want)
 	got := encodeRetainedValue(m)
