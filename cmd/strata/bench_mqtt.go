@@ -188,9 +188,9 @@ func runMQTTBench(ctx context.Context, c mqttBenchConfig, out io.Writer) error {
 	fmt.Fprintf(out, "clients: paho.golang %s (MQTT 5.0), %d per workload; throughput runs %v (QoS 1: %d in flight per publisher); latency at %d deliveries/s for %v\n\n",
 		pahoVersion(), c.clients, c.duration, c.inflight, c.rate, c.latDuration)
 
-	header := fmt.Sprintf("%-18s %3s %7s | %11s %8s %9s %9s %6s", "workload", "qos", "payload", "strata msg/s", "cpu/msg", "p50", "p99", "loss")
+	header := fmt.Sprintf("%-18s %3s %7s | %11s %8s %9s %9s %6s", "workload", "qos", "payload", "strata msg/s", "cpu/pkt", "p50", "p99", "loss")
 	if !c.noMosquitto {
-		header += fmt.Sprintf(" | %11s %8s %9s %9s %6s | %8s %8s %8s", "mosq msg/s", "cpu/msg", "p50", "p99", "loss", "msg/s x", "cpu x", "p99 x")
+		header += fmt.Sprintf(" | %11s %8s %9s %9s %6s | %8s %8s %8s", "mosq msg/s", "cpu/pkt", "p50", "p99", "loss", "msg/s x", "cpu x", "p99 x")
 	}
 	fmt.Fprintln(out, header)
 	fmt.Fprintln(out, strings.Repeat("-", len(header)))
@@ -223,8 +223,8 @@ rows:
 				line := fmt.Sprintf("%-18s %3d %7s | %s", label, q, sizeLabel(size), res[0].cells())
 				if len(res) > 1 {
 					cpuX := "-"
-					if res[0].cpu > 0 && res[1].cpu > 0 {
-						cpuX = fmt.Sprintf("%.2fx", (res[0].cpu.Seconds()/float64(res[0].delivered))/(res[1].cpu.Seconds()/float64(res[1].delivered)))
+					if res[0].cpuPerPacket() > 0 && res[1].cpuPerPacket() > 0 {
+						cpuX = fmt.Sprintf("%.2fx", float64(res[0].cpuPerPacket())/float64(res[1].cpuPerPacket()))
 					}
 					line += fmt.Sprintf(" | %s | %7.2fx %8s %7.2fx", res[1].cells(), res[0].rate()/res[1].rate(), cpuX,
 						float64(res[0].pct(0.99))/float64(max(res[1].pct(0.99), time.Microsecond)))
@@ -239,7 +239,7 @@ rows:
 	if runErr != nil {
 		return runErr
 	}
-	fmt.Fprintln(out, "\nmsg/s: messages subscribers received per second, every publisher flat out; cpu/msg: the broker process's CPU time (user+system) in that run per delivered message")
+	fmt.Fprintln(out, "\nmsg/s: messages subscribers received per second, every publisher flat out; cpu/pkt: the broker process's CPU time (user+system) in that run per PUBLISH packet it read or wrote")
 	fmt.Fprintln(out, "p50/p99: publish to delivery at the steady rate; msg/s x: Strata's msg/s over Mosquitto's (above 1: Strata ahead); cpu x and p99 x: Strata's over Mosquitto's (below 1: Strata ahead)")
 	fmt.Fprintln(out, "loss: QoS 0 messages a broker dropped (a full connection queue) or QoS 1 ones dropped from a full session queue")
 
@@ -477,6 +477,7 @@ type mqttWorkload struct {
 
 // mqttResult is one row measured on one broker.
 type mqttResult struct {
+	sent      int64 // messages published in the throughput run
 	expected  int64 // deliveries the throughput run should have made
 	delivered int64
 	took      time.Duration
@@ -484,12 +485,21 @@ type mqttResult struct {
 	lat       []time.Duration // sorted
 }
 
-// cpuPerMsg is the broker's CPU time per delivered message.
-func (r mqttResult) cpuPerMsg() string {
-	if r.cpu <= 0 || r.delivered == 0 {
-		return "-"
+// cpuPerPacket is the broker's CPU time per PUBLISH packet it read or
+// wrote in the throughput run (published + delivered): a broker that
+// reads messages only to drop them pays for them too.
+func (r mqttResult) cpuPerPacket() time.Duration {
+	if r.cpu <= 0 || r.sent+r.delivered == 0 {
+		return 0
 	}
-	return fmt.Sprintf("%.1fµs", float64(r.cpu.Microseconds())/float64(r.delivered))
+	return r.cpu / time.Duration(r.sent+r.delivered)
+}
+
+func (r mqttResult) cpuCell() string {
+	if d := r.cpuPerPacket(); d > 0 {
+		return fmt.Sprintf("%.2fµs", float64(d.Nanoseconds())/1000)
+	}
+	return "-"
 }
 
 func (r mqttResult) rate() float64 { return float64(r.delivered) / r.took.Seconds() }
@@ -506,7 +516,7 @@ func (r mqttResult) cells() string {
 	if r.expected > 0 {
 		loss = 100 * (1 - float64(r.delivered)/float64(r.expected))
 	}
-	return fmt.Sprintf("%11.0f %8s %9s %9s %5.1f%%", r.rate(), r.cpuPerMsg(), roundDur(r.pct(0.50)), roundDur(r.pct(0.99)), loss)
+	return fmt.Sprintf("%11.0f %8s %9s %9s %5.1f%%", r.rate(), r.cpuCell(), roundDur(r.pct(0.50)), roundDur(r.pct(0.99)), loss)
 }
 
 // Payload layout: 8 bytes publish time (Unix ns, big endian), one byte
@@ -672,7 +682,7 @@ func runMQTTWorkload(ctx context.Context, c mqttBenchConfig, addr string, w mqtt
 	for _, s := range subs {
 		last = max(last, s.last.Load())
 	}
-	res := mqttResult{expected: expected, delivered: delivered(phaseThroughput), took: time.Unix(0, last).Sub(start)}
+	res := mqttResult{sent: sent.Load(), expected: expected, delivered: delivered(phaseThroughput), took: time.Unix(0, last).Sub(start)}
 	if cpu1, err := procCPU(w.pid); err == nil && cpuErr == nil {
 		res.cpu = cpu1 - cpu0
 	}
@@ -749,11 +759,14 @@ func raiseNoFile(want int) (string, int) {
 		return "RLIMIT_NOFILE unknown: " + err.Error(), 1024
 	}
 	need := uint64(want) + 4096
+	why := ""
 	if lim.Max < need {
 		raised := syscall.Rlimit{Cur: need, Max: need}
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err == nil {
+		err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised)
+		if err == nil {
 			return fmt.Sprintf("RLIMIT_NOFILE raised to %d (the hard limit was %d)", need, lim.Max), int(need)
 		}
+		why = fmt.Sprintf(" (raising it: %v; it takes CAP_SYS_RESOURCE)", err)
 	}
 	if lim.Cur < lim.Max {
 		lim.Cur = lim.Max
@@ -761,7 +774,7 @@ func raiseNoFile(want int) (string, int) {
 	}
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	if lim.Cur < need {
-		return fmt.Sprintf("RLIMIT_NOFILE hard limit %d is too low for %d connections in one broker process: counts stop where the broker runs out", lim.Max, want), int(lim.Cur)
+		return fmt.Sprintf("RLIMIT_NOFILE hard limit %d%s is too low for %d connections in one broker process: a count stops where the broker runs out of descriptors", lim.Max, why, want), int(lim.Cur)
 	}
 	return fmt.Sprintf("RLIMIT_NOFILE %d", lim.Cur), int(lim.Cur)
 }
