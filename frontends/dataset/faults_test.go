@@ -154,7 +154,7 @@ func TestNextAfterOutage(t *testing.T) {
 	}
 	fs := tier.NewFaulty(st)
 	svc := newService(t, Options{OpenStore: opener(fs), Cache: cache.Options{BlockSize: 1 << 10, L1Bytes: 16 << 20, DisablePrefetch: true}})
-	if _, err := svc.Create(ctx, CreateRequest{Name: "outage", Source: "s3://b/out/", Format: meta.FormatJSONL}, nil); err != nil {
+	if _, err := svc.Create(ctx, CreateRequest{Name: "outage", Source: "s3://b/out/", Format: meta.FormatJSONL, Replace: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	rd, err := svc.Open(ctx, Request{Dataset: "outage", WorldSize: 1, BatchRows: 30}, 0)

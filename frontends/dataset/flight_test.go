@@ -267,13 +267,13 @@ func TestFlightDescriptorsAndActions(t *testing.T) {
 		}
 		return r.Body, nil
 	}
-	if _, err := commit(map[string]any{"name": "job1", "dataset": name, "epoch": 1, "seed": 7, "world_size": 2, "position": 20}); err != nil {
+	if _, err := commit(map[string]any{"name": name + "-job", "dataset": name, "epoch": 1, "seed": 7, "world_size": 2, "position": 20}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := commit(map[string]any{"name": "job1", "dataset": name, "epoch": 1, "seed": 7, "world_size": 2, "position": 10}); status.Code(err) != codes.FailedPrecondition {
+	if _, err := commit(map[string]any{"name": name + "-job", "dataset": name, "epoch": 1, "seed": 7, "world_size": 2, "position": 10}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("a cursor going back: %v, want FailedPrecondition", err)
 	}
-	rs, err := c.DoAction(ctx, &flight.Action{Type: ActionGetCursor, Body: []byte(`{"name":"job1"}`)})
+	rs, err := c.DoAction(ctx, &flight.Action{Type: ActionGetCursor, Body: []byte(`{"name":"` + name + `-job"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -212,7 +212,7 @@ func TestBadArrowObjects(t *testing.T) {
 	put("ab/4.arrow", []byte("ARROW1 but nothing else"))
 	put("ab/5.arrow", arrowBytes(t, 25, 30, 7))
 	svc := newService(t, Options{OpenStore: opener(st)})
-	res, err := svc.Create(ctx, CreateRequest{Name: "bad-arrow", Source: "s3://b/ab/", Format: meta.FormatArrow}, nil)
+	res, err := svc.Create(ctx, CreateRequest{Name: "bad-arrow", Source: "s3://b/ab/", Format: meta.FormatArrow, Replace: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestReadPlanHorizon(t *testing.T) {
 		}
 	}
 	svc := newService(t, Options{OpenStore: opener(st)})
-	if _, err := svc.Create(ctx, CreateRequest{Name: "horizon", Source: "s3://b/hz/", Format: meta.FormatRaw}, nil); err != nil {
+	if _, err := svc.Create(ctx, CreateRequest{Name: "horizon", Source: "s3://b/hz/", Format: meta.FormatRaw, Replace: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	rd, err := svc.Open(ctx, Request{Dataset: "horizon", WorldSize: 1, BatchRows: 100}, 0)

@@ -46,7 +46,7 @@ func TestReaderMatchesOrder(t *testing.T) {
 			first += n
 		}
 		name := fmt.Sprintf("shape-%d-%d", iter, r.Uint32())
-		res, err := svc.Create(ctx, CreateRequest{Name: name, Source: "s3://bucket/" + dir + "/", Format: meta.FormatJSONL}, nil)
+		res, err := svc.Create(ctx, CreateRequest{Name: name, Source: "s3://bucket/" + dir + "/", Format: meta.FormatJSONL, Replace: true}, nil)
 		if nshards == 0 {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("a source with no objects: %v", err)
@@ -137,7 +137,7 @@ func TestRanksShareWindows(t *testing.T) {
 		first += 25
 	}
 	svc := newService(t, Options{OpenStore: opener(st)})
-	if _, err := svc.Create(ctx, CreateRequest{Name: "share", Source: "s3://b/share/", Format: meta.FormatJSONL}, nil); err != nil {
+	if _, err := svc.Create(ctx, CreateRequest{Name: "share", Source: "s3://b/share/", Format: meta.FormatJSONL, Replace: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	const w = 4
