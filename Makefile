@@ -10,7 +10,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build test test-deps race lint fuzz bench clean
+.PHONY: all build test test-deps test-python race lint fuzz bench clean
 
 all: build
 
@@ -32,6 +32,15 @@ test: test-deps
 	set -a; . "$$state/env"; set +a; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS) && \
 	$(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+
+# test-python runs the Python client's tests (tools/python) against a fresh
+# bin/strata. They need pyarrow, torch and pytest, which the development
+# machines lack, so `make test` does not run them.
+PYTHON ?= python3
+test-python:
+	@$(PYTHON) tools/python/check_deps.py
+	$(GO) build -o bin/strata ./cmd/strata
+	cd tools/python && STRATA_BIN=$(CURDIR)/bin/strata $(PYTHON) -m pytest -q tests
 
 race:
 	$(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
