@@ -45,7 +45,13 @@ type conn struct {
 	problemInfo     bool
 	keepAlive       time.Duration
 
+	// writerInfo is the ClientInfo the writer gives the Authorizer
+	// (ActionReceive): a copy, replaced after re-authentication, since
+	// the reader owns info.
+	writerInfo atomic.Pointer[ClientInfo]
+
 	// Reader-only state.
+	reauth     AuthExchange // a 5.0 re-authentication in progress
 	inAliases  map[uint16]string
 	normalExit bool // DISCONNECT 0x00 from the client: no will
 	authMethod string
@@ -341,7 +347,7 @@ func (c *conn) encode(dst []byte, it outItem) []byte {
 		c.dropped(om)
 		return dst
 	}
-	if s.checkReceive && !s.opts.Authorizer.Authorize(&AuthzRequest{Client: &c.info, Action: ActionReceive, Topic: m.Topic, QoS: om.qos}) {
+	if s.checkReceive && !s.opts.Authorizer.Authorize(&AuthzRequest{Client: c.writerInfo.Load(), Action: ActionReceive, Topic: m.Topic, QoS: om.qos}) {
 		s.stats.droppedOther.Add(1)
 		c.dropped(om)
 		return dst

@@ -153,6 +153,8 @@ func (c *conn) onConnect(p *Connect) bool {
 		}
 	}
 	c.log = s.log.With("client", id)
+	info := c.info
+	c.writerInfo.Store(&info)
 	s.attach(c, id, p.CleanStart, expiry, will, willDelay, func(present bool) {
 		c.out.pushCtrl(&Connack{SessionPresent: present && !p.CleanStart, Reason: Success, Props: ackProps}, true)
 	})
@@ -231,8 +233,7 @@ func (c *conn) handle(pk Packet) bool {
 	case *Disconnect:
 		return c.onDisconnect(p)
 	case *Auth:
-		// Re-authentication is not offered (the security work adds it).
-		return c.fail(ProtocolError, "re-authentication is not supported")
+		return c.onAuth(p)
 	default:
 		// CONNACK, SUBACK, UNSUBACK, PINGRESP from a client.
 		return c.fail(ProtocolError, pk.Type().String()+" from a client")
@@ -524,4 +525,55 @@ func (c *conn) onDisconnect(p *Disconnect) bool {
 	// ([MQTT-3.1.2-10], [MQTT-3.14.4-3]).
 	c.normalExit = c.version != Version5 || p.Reason == Success
 	return false
+}
+
+// onAuth serves 5.0 re-authentication: AUTH 0x19 with the CONNECT's
+// method starts a new AuthExchange, AUTH 0x18 continues it; the server
+// answers AUTH 0x18 (continue) or 0x00 (success, with the new principal)
+// and a failure is DISCONNECT with the reason ([MQTT-4.12.1-2]).
+func (c *conn) onAuth(p *Auth) bool {
+	s := c.srv
+	if c.authMethod == "" || p.Props.AuthMethod != c.authMethod {
+		return c.fail(ProtocolError, "AUTH without the CONNECT's authentication method") // [MQTT-4.12.1-1]
+	}
+	switch p.Reason {
+	case ReAuthenticate:
+		if c.reauth != nil {
+			return c.fail(ProtocolError, "re-authentication already in progress")
+		}
+		req := &ConnectRequest{Client: c.info, UsernameFlag: c.info.Username != "", Username: c.info.Username,
+			AuthMethod: p.Props.AuthMethod, AuthData: p.Props.AuthData, Props: &p.Props}
+		ex, err := s.opts.Authenticator.StartAuth(s.ctx, req)
+		if err != nil {
+			return c.fail(reasonOf(err, NotAuthorized), "re-authentication refused")
+		}
+		c.reauth = ex
+	case ContinueAuthentication:
+		if c.reauth == nil {
+			return c.fail(ProtocolError, "AUTH 0x18 outside an authentication exchange")
+		}
+	default:
+		return c.fail(ProtocolError, "AUTH with reason "+p.Reason.Error())
+	}
+	out, done, principal, err := c.reauth.Step(s.ctx, p.Props.AuthData)
+	if err != nil {
+		c.reauth = nil
+		return c.fail(reasonOf(err, NotAuthorized), "re-authentication failed")
+	}
+	a := &Auth{Reason: ContinueAuthentication}
+	a.Props.AuthMethod = c.authMethod
+	a.Props.Set(PropAuthMethod)
+	if out != nil {
+		a.Props.AuthData = out
+		a.Props.Set(PropAuthData)
+	}
+	if done {
+		a.Reason = Success
+		c.reauth = nil
+		c.info.Principal = principal
+		info := c.info
+		c.writerInfo.Store(&info)
+	}
+	c.out.pushCtrl(a, false)
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,9 +182,11 @@ func TestSecuritySeams(t *testing.T) {
 	}
 	good := dialV5(t, b.tcp, &paho.Connect{ClientID: "good", CleanStart: true, UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("p")}, nil)
 	// Enhanced authentication over AUTH packets.
+	var challenges atomic.Int32
 	enh := dialV5(t, b.tcp, &paho.Connect{ClientID: "enh", CleanStart: true, Properties: &paho.ConnectProperties{AuthMethod: "TEST", AuthData: []byte("hello")}},
 		func(c *paho.ClientConfig) {
 			c.AuthHandler = autherFunc{func(a *paho.Auth) *paho.Auth {
+				challenges.Add(1)
 				if string(a.Properties.AuthData) != "c1" {
 					t.Errorf("challenge %q", a.Properties.AuthData)
 				}
@@ -192,6 +195,16 @@ func TestSecuritySeams(t *testing.T) {
 		})
 	if string(enh.connack.Properties.AuthData) != "ok" || enh.connack.Properties.AuthMethod != "TEST" {
 		t.Fatalf("CONNACK after AUTH: %+v", enh.connack.Properties)
+	}
+	// Re-authentication (AUTH 0x19) runs the exchange again on the live connection.
+	ar, err := enh.Authenticate(t.Context(), &paho.Auth{ReasonCode: 0x19, Properties: &paho.AuthProperties{AuthMethod: "TEST", AuthData: []byte("hello")}})
+	if err != nil || !ar.Success || ar.ReasonCode != 0 || challenges.Load() != 2 {
+		t.Fatalf("re-authentication: %+v %v (%d challenges answered)", ar, err, challenges.Load())
+	}
+	// A failed one ends the connection with the reason.
+	ar, err = enh.Authenticate(t.Context(), &paho.Auth{ReasonCode: 0x19, Properties: &paho.AuthProperties{AuthMethod: "TEST", AuthData: []byte("wrong")}})
+	if err != nil || ar.Success || ar.ReasonCode != byte(NotAuthorized) {
+		t.Fatalf("failed re-authentication: %+v %v", ar, err)
 	}
 	nc = dial(t, b.tcp)
 	cl = paho.NewClient(paho.ClientConfig{Conn: nc})
