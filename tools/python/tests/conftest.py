@@ -38,6 +38,7 @@ class Server:
         self.flight = "127.0.0.1:%d" % free_port()
         raft = "127.0.0.1:%d" % free_port()
         self.log_path = os.path.join(data_dir, "server.log")
+        os.makedirs(os.path.join(data_dir, "data"), exist_ok=True)
         args = [
             str(binary), "serve",
             "--data-dir", os.path.join(data_dir, "data"),
