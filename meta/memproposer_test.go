@@ -81,7 +81,7 @@ func (p *memProposer) setFail(err error) {
 // both machines must end every step in the same state.
 func TestCommandsAppliedTwice(t *testing.T) {
 	deletes := map[string]bool{"delete_group": true, "remove_segment": true, "delete_credential": true,
-		"delete_user": true, "remove_route": true, "delete_dataset": true, "delete_cursor": true}
+		"delete_user": true, "remove_route": true, "delete_dataset": true, "delete_cursor": true, "mqtt_acl_remove": true}
 	for dir, newMachine := range map[string]func() machine{
 		"testdata/groups": newGroupsMachine, "testdata/manifests": newManifestsMachine, "testdata/security": newSecurityMachine,
 		"testdata/routes": newRoutesMachine, "testdata/datasets": newDatasetsMachine,
