@@ -83,7 +83,8 @@ Then memory per idle connection: a fresh broker process of each, --conns idle co
 helper processes (this binary again), RSS delta (/proc/PID/status VmRSS) / connections.
 
 Without --addr, Strata's broker runs as a child process (strata bench mqtt-broker), like Mosquitto,
-so neither shares a runtime with the clients; --in-process runs it in this process instead. Both
+so neither shares a runtime with the clients; --in-process runs it in this process instead. Either
+way it is built as strata serve builds it, with its durable session store on a temp dir. Both
 brokers get the same queue bound (--max-queued: Strata's MaxQueuedMessages and OutboundQueue,
 Mosquitto's max_queued_messages) and outbound window (64: Strata's MaxInflight default, Mosquitto's
 max_inflight_messages).`,
@@ -290,27 +291,42 @@ func startStrataTarget(c mqttBenchConfig) (mqttTarget, error) {
 	case c.addr != "":
 		return mqttTarget{name: "strata (running)", addr: c.addr, stop: func() error { return nil }}, nil
 	case c.inProcess:
-		srv, err := mqtt.NewServer(benchBrokerOptions(c.maxQueued))
+		srv, closeSrv, err := startMQTTBenchServer(c.maxQueued)
 		if err != nil {
 			return mqttTarget{}, err
 		}
 		a, err := srv.Listen("127.0.0.1:0")
 		if err != nil {
-			srv.Close()
-			return mqttTarget{}, err
+			return mqttTarget{}, errors.Join(err, closeSrv())
 		}
-		return mqttTarget{name: "strata", addr: a.String(), stop: srv.Close}, nil
+		return mqttTarget{name: "strata (in-process)", addr: a.String(), stop: closeSrv}, nil
 	}
 	return startStrataProcess(c.exe, c.maxQueued)
 }
 
-// benchBrokerOptions are `strata serve`'s MQTT options with no $SYS and
-// the bench's queue bound for both queues: the session's (QoS 1/2 past
-// the window) and the connection's (QoS 0), as Mosquitto's
-// max_queued_messages bounds both.
-func benchBrokerOptions(maxQueued int) mqtt.Options {
-	return mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxQueuedMessages: maxQueued,
-		OutboundQueue: maxQueued, SysInterval: -1}
+// startMQTTBenchServer builds Strata's MQTT broker as `strata serve`
+// does (durable sessions and retained messages in <data>/mqtt, here a
+// temp dir), with no $SYS and the bench's queue bound for both queues:
+// the session's (QoS 1/2 past the window) and the connection's (QoS 0),
+// as Mosquitto's max_queued_messages bounds both. The close function
+// closes the server, then the store, and removes the dir.
+func startMQTTBenchServer(maxQueued int) (*mqtt.Server, func() error, error) {
+	dir, err := os.MkdirTemp("", "strata-bench-mqtt-")
+	if err != nil {
+		return nil, nil, err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ms, err := mqtt.OpenPebbleStore(mqtt.PebbleStoreOptions{Dir: filepath.Join(dir, mqtt.StoreDirName), Logger: quiet})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	srv, err := mqtt.NewServer(mqtt.Options{Logger: quiet, MaxQueuedMessages: maxQueued, OutboundQueue: maxQueued,
+		SysInterval: -1, Sessions: ms.Sessions(), Retained: ms.Retained()})
+	if err != nil {
+		return nil, nil, errors.Join(err, ms.Close(), os.RemoveAll(dir))
+	}
+	return srv, func() error { return errors.Join(srv.Close(), ms.Close(), os.RemoveAll(dir)) }, nil
 }
 
 // startStrataProcess runs `strata bench mqtt-broker` and reads its
@@ -998,14 +1014,13 @@ func newBenchMQTTBrokerCommand() *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			srv, err := mqtt.NewServer(benchBrokerOptions(maxQueued))
+			srv, closeSrv, err := startMQTTBenchServer(maxQueued)
 			if err != nil {
 				return err
 			}
 			a, err := srv.Listen(listen)
 			if err != nil {
-				srv.Close()
-				return err
+				return errors.Join(err, closeSrv())
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "listening", a.String())
 			io.Copy(io.Discard, cmd.InOrStdin())
@@ -1013,14 +1028,14 @@ func newBenchMQTTBrokerCommand() *cobra.Command {
 				runtime.GC() // the profile shows the heap as of the last GC
 				f, err := os.Create(heapProfile)
 				if err != nil {
-					return errors.Join(err, srv.Close())
+					return errors.Join(err, closeSrv())
 				}
 				err = pprof.Lookup("heap").WriteTo(f, 0)
 				if err = errors.Join(err, f.Close()); err != nil {
-					return errors.Join(err, srv.Close())
+					return errors.Join(err, closeSrv())
 				}
 			}
-			return srv.Close()
+			return closeSrv()
 		},
 	}
 	f := cmd.Flags()
