@@ -339,9 +339,11 @@ func (s *Server) serve(ln net.Listener) error {
 			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// EMFILE and friends: wait and retry, like net/http.
+			// Out of descriptors (EMFILE, ENFILE), buffers or memory, or a
+			// connection aborted before it was accepted: none of these is
+			// the listener's end, so wait and retry (net/http does too).
+			// Only a closed listener stops the loop.
+			if !errors.Is(err, net.ErrClosed) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.log.Warn("kafka: accept", "err", err, "retry_in", backoff)
 				time.Sleep(backoff)
