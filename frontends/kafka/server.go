@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"strata/internal/acceptloop"
 	"strata/logstore"
 	"strata/meta"
 )
@@ -332,28 +333,7 @@ func (s *Server) serve(ln net.Listener) error {
 		ln.Close()
 	}()
 	s.log.Info("kafka: listening", "addr", ln.Addr().String())
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return ErrServerClosed
-			}
-			// Out of descriptors (EMFILE, ENFILE), buffers or memory, or a
-			// connection aborted before it was accepted: none of these is
-			// the listener's end, so wait and retry (net/http does too).
-			// Only a closed listener stops the loop.
-			if !errors.Is(err, net.ErrClosed) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("kafka: accept", "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		s.startConn(nc)
-	}
+	return acceptloop.Run(ln, s.log, "kafka", s.isClosed, ErrServerClosed, func(nc net.Conn) { s.startConn(nc) })
 }
 
 func (s *Server) isClosed() bool {

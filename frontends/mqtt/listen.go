@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"strata/internal/acceptloop"
 )
 
 // Listener kinds, as ClientInfo.Listener reports them.
@@ -101,28 +103,7 @@ func (s *Server) serve(ln net.Listener, kind string) error {
 	if kind == ListenerWS || kind == ListenerWSS {
 		return s.serveWebSocket(ln, kind)
 	}
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.isClosed() {
-				return ErrServerClosed
-			}
-			// Out of descriptors (EMFILE, ENFILE), buffers or memory, or a
-			// connection aborted before it was accepted: none of these is
-			// the listener's end, so wait and retry (net/http does too).
-			// Only a closed listener stops the loop.
-			if !errors.Is(err, net.ErrClosed) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("mqtt: accept", "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		s.startConn(nc, kind)
-	}
+	return acceptloop.Run(ln, s.log, "mqtt", s.isClosed, ErrServerClosed, func(nc net.Conn) { s.startConn(nc, kind) })
 }
 
 // serveWebSocket serves HTTP on ln: Options.WebSocketPath upgrades to a
