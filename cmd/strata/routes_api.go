@@ -106,6 +106,12 @@ func (a *httpAPI) addRoute(w http.ResponseWriter, r *http.Request) {
 		CreatedMs: time.Now().UnixMilli()}
 	if rule.ID == "" {
 		rule.ID = newRouteID()
+	} else if old, found, gerr := routes.Get(ctx, rule.ID); gerr == nil && found && sameRoute(old, rule) {
+		// The same rule again: 200 as stored. Checked before Add, because
+		// an add within the same millisecond is, to meta, the identical
+		// proposal applied twice and succeeds like a creation.
+		writeJSON(w, http.StatusOK, old)
+		return
 	}
 	out, err := routes.Add(ctx, rule)
 	switch {
