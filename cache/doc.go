@@ -125,7 +125,13 @@
 //   - A block being inserted goes to the pool if some plan reads it again;
 //     while the pool is over its bound the resident with the furthest next
 //     use (never, if no plan reads it again) is evicted, unless the incoming
-//     block is itself the furthest, which then bypasses the pool. Evicted and
+//     block is itself the furthest, which then bypasses the pool. A read
+//     moves a plan TO the block read, not past it, so the block just read
+//     has distance 0 and is kept until the reader reads a later planned
+//     block: readers read one block several times in a row (a Parquet
+//     reader, each column chunk in it), and one plan entry covers them all.
+//     For the block just read this is MIN's demand form (the requested
+//     block is always loaded); bypass remains for blocks fetched ahead. Evicted and
 //     bypassed blocks are offered to ristretto, so a block the plans need
 //     late can still hit there. A ristretto hit on a block a plan will read
 //     again moves it into the pool.

@@ -41,16 +41,20 @@ func (p *plan) nextUse(b BlockRef) int64 {
 	return int64(ps[i] - p.pos)
 }
 
-// observe advances the plan past b when b is planned within inferWindow of
-// the position; it reports whether the position moved.
+// observe moves the plan to b when b is planned within inferWindow of
+// the position; it reports whether the position moved. The plan stops AT
+// b, not past it: a reader often reads one block several times in a row
+// (a Parquet reader: each column chunk in it), and b stays the block in
+// use, next-use distance 0, until the reader reads a later planned block.
 func (p *plan) observe(b BlockRef) bool {
 	ps := p.where[b]
 	i := sort.SearchInts(ps, p.pos)
 	if i == len(ps) || ps[i] >= p.pos+inferWindow {
 		return false
 	}
-	p.pos = ps[i] + 1
-	return true
+	moved := ps[i] != p.pos
+	p.pos = ps[i]
+	return moved
 }
 
 // nextUseLocked is Belady's key: the least next-use distance of b over all
@@ -131,7 +135,7 @@ func (c *Cache) SetPlan(id string, blocks []BlockRef) {
 
 // Advance sets plan id's position: blocks[:pos] have been read. Reads also
 // advance a plan by themselves (a read of a block planned within the next
-// 64 positions moves the position past it), so Advance is for readers that
+// 64 positions moves the position to it), so Advance is for readers that
 // skip ahead.
 func (c *Cache) Advance(id string, pos int) {
 	c.mu.Lock()

@@ -172,12 +172,21 @@ func (rd *Reader) setPlan(first int) {
 	bs := c.BlockSize()
 	o := rd.r.order
 	rd.planFrom, rd.planStart = first, rd.planStart[:0]
+	// Parquet and Arrow IPC files are read footer first, then front to
+	// back: the plan lists a shard's last block first so the reads follow
+	// the plan in order (a read moves the plan to its block; see cache's
+	// doc.go).
+	footerFirst := rd.r.d.Format == meta.FormatParquet || rd.r.d.Format == meta.FormatArrow
 	var blocks []cache.BlockRef
 	for wi := first; wi < o.Windows() && wi < first+planWindows && (wi == first || len(blocks) < planMaxBlocks); wi++ {
 		rd.planStart = append(rd.planStart, len(blocks))
 		shards, _, _ := o.Window(wi)
 		for _, si := range shards {
 			sh := rd.r.d.Shards[si]
+			last := (sh.Bytes - 1) / bs
+			if footerFirst && last > 0 {
+				blocks = append(blocks, cache.BlockRef{Key: sh.Key, Index: last})
+			}
 			for b := int64(0); b*bs < sh.Bytes; b++ {
 				blocks = append(blocks, cache.BlockRef{Key: sh.Key, Index: b})
 			}
