@@ -441,7 +441,15 @@ func (s pebbleSessions) All() ([]*StoredSession, error) {
 	}
 	defer p.exit()
 	fix := p.db.NewBatch() // orphans and dropped corrupt values
-	defer fix.Close()
+	// fix is closed by apply, or here on an early return: never twice (a
+	// second Close of a pebble batch hands it back to pebble's pool again,
+	// so two later NewBatch calls could share it).
+	applied := false
+	defer func() {
+		if !applied {
+			fix.Close()
+		}
+	}()
 	var out []*StoredSession
 	byID := make(map[string]*StoredSession)
 	hashes := make(map[string]uint64)
@@ -513,6 +521,7 @@ func (s pebbleSessions) All() ([]*StoredSession, error) {
 	if orphans > 0 {
 		p.opts.Logger.Info("mqtt: store: deleting queued messages of ended sessions", "messages", orphans)
 	}
+	applied = true
 	if err := p.apply(fix, true); err != nil {
 		return nil, err
 	}
@@ -580,7 +589,15 @@ func (r pebbleRetained) All() ([]*Message, error) {
 	}
 	defer p.exit()
 	fix := p.db.NewBatch()
-	defer fix.Close()
+	// fix is closed by apply, or here on an early return: never twice (a
+	// second Close of a pebble batch hands it back to pebble's pool again,
+	// so two later NewBatch calls could share it).
+	applied := false
+	defer func() {
+		if !applied {
+			fix.Close()
+		}
+	}()
 	var out []*Message
 	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: []byte{keyRetained}, UpperBound: []byte{keyRetained + 1}})
 	if err != nil {
@@ -605,6 +622,7 @@ func (r pebbleRetained) All() ([]*Message, error) {
 	if err := it.Close(); err != nil {
 		return nil, fmt.Errorf("mqtt: store: %w", err)
 	}
+	applied = true
 	if err := p.apply(fix, true); err != nil {
 		return nil, err
 	}
