@@ -183,30 +183,12 @@ func (dc *datasetCLI) printCreated(cmd *cobra.Command, res dataset.CreateResult)
 }
 
 func (dc *datasetCLI) listCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List datasets",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := dc.client()
-			if err != nil {
-				return err
-			}
-			var out datasetListJSON
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/datasets", nil, &out); err != nil {
-				return err
-			}
-			if dc.output == "json" {
-				return writeIndentedJSON(cmd.OutOrStdout(), out)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tFORMAT\tSHARDS\tROWS\tBYTES\tSOURCE")
+	return listCommand("List datasets", dc.client, &dc.output,
+		"/api/v1/datasets", "NAME\tFORMAT\tSHARDS\tROWS\tBYTES\tSOURCE", func(w io.Writer, out datasetListJSON) {
 			for _, d := range out.Datasets {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", d.Name, d.Format, d.Shards, d.Rows, humanize.IBytes(uint64(d.Bytes)), d.Source)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", d.Name, d.Format, d.Shards, d.Rows, humanize.IBytes(uint64(d.Bytes)), d.Source)
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (dc *datasetCLI) describeCommand() *cobra.Command {

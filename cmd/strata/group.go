@@ -53,30 +53,12 @@ func (gc *groupCLI) client() (*apiClient, error) {
 func groupPath(group string) string { return "/api/v1/groups/" + url.PathEscape(group) }
 
 func (gc *groupCLI) listCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List consumer groups (those with members or committed offsets)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := gc.client()
-			if err != nil {
-				return err
-			}
-			var out groupListJSON
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/groups", nil, &out); err != nil {
-				return err
-			}
-			if gc.output == "json" {
-				return writeIndentedJSON(cmd.OutOrStdout(), out)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "GROUP\tSTATE\tMEMBERS\tOFFSETS")
+	return listCommand("List consumer groups (those with members or committed offsets)", gc.client, &gc.output,
+		"/api/v1/groups", "GROUP\tSTATE\tMEMBERS\tOFFSETS", func(w io.Writer, out groupListJSON) {
 			for _, g := range out.Groups {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", g.Group, g.State, g.Members, g.Offsets)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\n", g.Group, g.State, g.Members, g.Offsets)
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (gc *groupCLI) describeCommand() *cobra.Command {

@@ -3,11 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -246,24 +246,8 @@ func describeMQTTRule(r meta.MQTTRule) string {
 }
 
 func (mc *mqttCLI) aclListCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List the MQTT ACL rules in evaluation order",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := mc.client()
-			if err != nil {
-				return err
-			}
-			var out mqttRuleListJSON
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/mqtt/acls", nil, &out); err != nil {
-				return err
-			}
-			if mc.output == "json" {
-				return writeIndentedJSON(cmd.OutOrStdout(), out)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "POS\tID\tPERMISSION\tACTION\tTOPIC\tUSER\tCLIENT ID\tIP")
+	return listCommand("List the MQTT ACL rules in evaluation order", mc.client, &mc.output,
+		"/api/v1/mqtt/acls", "POS\tID\tPERMISSION\tACTION\tTOPIC\tUSER\tCLIENT ID\tIP", func(w io.Writer, out mqttRuleListJSON) {
 			dash := func(s string) string {
 				if s == "" {
 					return "*"
@@ -271,11 +255,9 @@ func (mc *mqttCLI) aclListCommand() *cobra.Command {
 				return s
 			}
 			for i, r := range out.Rules {
-				fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, r.ID, r.Permission, r.Action, r.Topic, dash(r.Username), dash(r.ClientID), dash(r.IP))
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, r.ID, r.Permission, r.Action, r.Topic, dash(r.Username), dash(r.ClientID), dash(r.IP))
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (mc *mqttCLI) aclRemoveCommand() *cobra.Command {

@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,30 +98,12 @@ func (rc *routeCLI) addCommand() *cobra.Command {
 }
 
 func (rc *routeCLI) listCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List the routing rules (in id order, the order they are tried)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := rc.client()
-			if err != nil {
-				return err
-			}
-			var out routeListJSON
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/routes", nil, &out); err != nil {
-				return err
-			}
-			if rc.output == "json" {
-				return writeIndentedJSON(cmd.OutOrStdout(), out)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tFILTER\tTOPIC\tKEY\tDIRECTION")
+	return listCommand("List the routing rules (in id order, the order they are tried)", rc.client, &rc.output,
+		"/api/v1/routes", "ID\tFILTER\tTOPIC\tKEY\tDIRECTION", func(w io.Writer, out routeListJSON) {
 			for _, r := range out.Routes {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Filter, r.Topic, r.KeyMode, r.Direction)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Filter, r.Topic, r.KeyMode, r.Direction)
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (rc *routeCLI) removeCommand() *cobra.Command {

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -140,34 +139,16 @@ func (uc *userCLI) addCommand() *cobra.Command {
 }
 
 func (uc *userCLI) listCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List users and their SCRAM mechanisms",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := uc.client()
-			if err != nil {
-				return err
-			}
-			var out userListJSON
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/users", nil, &out); err != nil {
-				return err
-			}
-			if uc.output == "json" {
-				return writeIndentedJSON(cmd.OutOrStdout(), out)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "USER\tMECHANISMS")
+	return listCommand("List users and their SCRAM mechanisms", uc.client, &uc.output,
+		"/api/v1/users", "USER\tMECHANISMS", func(w io.Writer, out userListJSON) {
 			for _, u := range out.Users {
 				var ms []string
 				for _, m := range u.Mechanisms {
 					ms = append(ms, fmt.Sprintf("%s (%d iterations)", m.Mechanism, m.Iterations))
 				}
-				fmt.Fprintf(tw, "%s\t%s\n", u.Name, strings.Join(ms, ", "))
+				fmt.Fprintf(w, "%s\t%s\n", u.Name, strings.Join(ms, ", "))
 			}
-			return tw.Flush()
-		},
-	}
+		})
 }
 
 func (uc *userCLI) removeCommand() *cobra.Command {
