@@ -13,9 +13,6 @@ import (
 // and 1 against Strata's broker process and Mosquitto, and the memory
 // figures at two connection counts, and checks the report has each row.
 func TestBenchMQTT(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a benchmark run (about 20 s)")
-	}
 	if _, err := os.Stat("/usr/sbin/mosquitto"); err != nil {
 		t.Fatal("/usr/sbin/mosquitto not found: install the Debian package mosquitto (apt-get install mosquitto, or scripts/test-deps.sh)")
 	}

@@ -11,9 +11,6 @@ import (
 // TestBenchKafka runs `strata bench kafka produce` small, with every
 // reference, and checks the report has each row.
 func TestBenchKafka(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a benchmark run (about 10 s)")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
